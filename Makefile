@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` and `make test`. Each sets up .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install
+
+$(STAMP): backend/pyproject.toml backend/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c backend/constraints.txt -e 'backend[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/nexus-ai db upgrade
+	$(BIN)/nexus-ai serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	cd backend && ../$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	cd backend && ../$(BIN)/ruff check app tests && ../$(BIN)/ruff format --check app tests && ../$(BIN)/mypy app

@@ -1,0 +1,159 @@
+"""The guide's chat endpoints: history, a turn (blocking or streamed as SSE), and regenerate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.api.deps import ChainDep, CurrentCandidate, SessionDep, SessionFactoryDep, SettingsDep
+from app.models import Candidate, ChatMessage, Role
+from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
+from app.services import candidates
+from app.services import chat as chat_service
+from app.services.llm import AllProvidersFailed
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+KEEPALIVE_SECONDS = 15.0
+"""An SSE comment this often keeps proxies from closing a stream while a model thinks."""
+
+_FAILURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": ChatFailurePublic, "description": "Every provider failed; the user's message is stored."},
+    404: {"description": "Unknown candidate"},
+}
+
+
+@router.get("/{candidate_id}", response_model=list[ChatMessagePublic])
+async def read_history(
+    candidate: CurrentCandidate,
+    session: SessionDep,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[ChatMessage]:
+    """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
+    return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
+
+
+async def _answer(
+    session: SessionDep, chain: ChainDep, settings: SettingsDep, candidate: Candidate, question: ChatMessage
+) -> ChatTurnPublic | JSONResponse:
+    request = await chat_service.build_request(session, settings, candidate, question)
+    # The user's message is durable before any provider is called: nothing after this can lose it.
+    await session.commit()
+    try:
+        result = await chain.complete(request)
+    except AllProvidersFailed as failure:
+        await chat_service.mark_failed(session, question, failure)
+        body = ChatFailurePublic(
+            detail=failure.user_message,
+            user_message_id=question.id,
+            attempts=[ProviderAttempt(**a.as_dict()) for a in failure.attempts],
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    reply = await chat_service.store_reply(session, question, result)
+    return ChatTurnPublic(
+        user_message=ChatMessagePublic.model_validate(question),
+        assistant_message=ChatMessagePublic.model_validate(reply),
+    )
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
+async def post_message(
+    body: ChatMessageCreate, session: SessionDep, chain: ChainDep, settings: SettingsDep
+) -> ChatTurnPublic | JSONResponse:
+    """Store a message; for a `user` message also generate, store and return the assistant's reply."""
+    content = chat_service.validate_content(body.content, settings)
+    candidate = await candidates.get_or_404(session, body.candidate_id)
+    message = await chat_service.add_message(session, candidate, Role(body.role), content)
+    if message.role == Role.ASSISTANT:
+        return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
+    return await _answer(session, chain, settings, candidate, message)
+
+
+@router.post(
+    "/{candidate_id}/messages/{message_id}/regenerate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChatTurnPublic,
+    responses=_FAILURE_RESPONSES,
+)
+async def regenerate(
+    candidate: CurrentCandidate, message_id: int, session: SessionDep, chain: ChainDep, settings: SettingsDep
+) -> ChatTurnPublic | JSONResponse:
+    """Answer a stored user message again (after a failure, or for another version of the reply)."""
+    question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
+    await chat_service.mark_pending(session, question)
+    return await _answer(session, chain, settings, candidate, question)
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "start, delta…, restart?, done | error"}},
+)
+async def stream_message(
+    body: ChatMessageCreate,
+    request: Request,
+    session: SessionDep,
+    session_factory: SessionFactoryDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
+    content = chat_service.validate_content(body.content, settings)
+    candidate = await candidates.get_or_404(session, body.candidate_id)
+    message = await chat_service.add_message(session, candidate, Role(body.role), content)
+    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
+    if message.role == Role.ASSISTANT:
+        await session.commit()
+
+        async def stored_only() -> AsyncIterator[str]:
+            yield _sse("done", {"assistant_message": stored})
+
+        return StreamingResponse(stored_only(), media_type="text/event-stream")
+
+    llm_request = await chat_service.build_request(session, settings, candidate, message)
+    # Durable before any provider is called, and before the detached task touches the row.
+    await session.commit()
+
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+
+    def emit(event: str, data: dict[str, Any]) -> None:
+        queue.put_nowait((event, data))
+
+    async def run() -> None:
+        try:
+            await chat_service.run_streamed_turn(session_factory, chain, message.id, llm_request, emit)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(run(), name=f"chat-turn-{message.id}")
+    tasks: set[asyncio.Task[None]] = request.app.state.turn_tasks
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+    async def events() -> AsyncIterator[str]:
+        yield _sse("start", {"user_message": stored})
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if item is None:
+                return
+            yield _sse(*item)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,212 @@
+"""Settings: the only module that reads the environment (and `.env` at the repository root)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+"""The checkout root when installed editable (as `make` does); `.env` and `data/` live there."""
+
+DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{REPO_ROOT / 'data' / 'nexus.db'}"
+
+logger = logging.getLogger(__name__)
+
+
+class GigaChatScope(StrEnum):
+    PERS = "GIGACHAT_API_PERS"
+    B2B = "GIGACHAT_API_B2B"
+    CORP = "GIGACHAT_API_CORP"
+
+
+class ConfigError(ValueError):
+    """A one-line, secret-free description of what is wrong with the configuration."""
+
+
+def _check_http_url(name: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http(s) URL with a host")
+    try:
+        parts.port  # noqa: B018 — raises on a non-numeric port
+    except ValueError as exc:
+        raise ValueError(f"{name} has an invalid port") from exc
+    return value.rstrip("/")
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(REPO_ROOT / ".env", ".env"),
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=True,
+        validate_default=True,
+    )
+
+    ENVIRONMENT: Literal["development", "production", "test"] = "development"
+    LOG_LEVEL: str = "INFO"
+
+    DATABASE_URL: str = DEFAULT_SQLITE_URL
+    DATABASE_ECHO: bool = False
+
+    # --- GigaChat (the guide's names first; the SDK's own names are accepted too) ---
+    GIGACHAT_API_KEY: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GIGACHAT_API_KEY", "GIGACHAT_CREDENTIALS")
+    )
+    GIGACHAT_SCOPE: GigaChatScope = GigaChatScope.PERS
+    USE_GIGACHAT: bool = True
+    GIGACHAT_MODEL: str = "GigaChat-2"
+    GIGACHAT_BASE_URL: str = "https://gigachat.devices.sberbank.ru/api/v1"
+    GIGACHAT_AUTH_URL: str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
+    GIGACHAT_CA_BUNDLE_FILE: Path | None = None
+    GIGACHAT_VERIFY_SSL_CERTS: bool = True
+    GIGACHAT_TIMEOUT: PositiveFloat = 30.0
+    GIGACHAT_MAX_CONCURRENCY: PositiveInt | None = None
+
+    # --- OpenRouter ---
+    OPENROUTER_API_KEY: SecretStr | None = None
+    OPENROUTER_MODEL: str = "deepseek/deepseek-chat"
+    OPENROUTER_BASE_URL: str = "https://openrouter.ai/api/v1"
+    OPENROUTER_SITE_URL: str = "http://127.0.0.1:8000"
+    OPENROUTER_APP_TITLE: str = "Nexus AI"
+    OPENROUTER_MAX_CONCURRENCY: PositiveInt = 10
+
+    # --- Provider chain: timeouts fit LLMs (seconds) ---
+    LLM_CONNECT_TIMEOUT: PositiveFloat = 5.0
+    LLM_FIRST_TOKEN_TIMEOUT: PositiveFloat = 30.0
+    LLM_STREAM_IDLE_TIMEOUT: PositiveFloat = 15.0
+    LLM_TOTAL_TIMEOUT: PositiveFloat = 180.0
+    LLM_QUEUE_TIMEOUT: PositiveFloat = 10.0
+    LLM_QUEUE_SIZE: Annotated[int, Field(ge=0)] = 20
+    LLM_RETRY_AFTER_BUDGET: Annotated[float, Field(ge=0)] = 3.0
+    LLM_BREAKER_FAILURES: PositiveInt = 3
+    LLM_BREAKER_COOLDOWN: PositiveFloat = 30.0
+    LLM_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.7
+    LLM_MAX_TOKENS: PositiveInt = 2000
+
+    # --- Chat ---
+    CHAT_MAX_MESSAGE_CHARS: PositiveInt = 8000
+    CHAT_HISTORY_MESSAGES: PositiveInt = 20
+    CHAT_CONTEXT_CHARS: PositiveInt = 24000
+    CHAT_RESUME_CHARS: PositiveInt = 8000
+
+    @field_validator("GIGACHAT_API_KEY", mode="after")
+    @classmethod
+    def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        if not raw:
+            return None
+        # The guide's rule: a real key is at least 20 characters; it must also be base64 of `id:secret`.
+        if len(raw) < 20:
+            raise ValueError("is shorter than 20 characters")
+        try:
+            decoded = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise ValueError("is not base64 of 'client_id:client_secret'") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep or not client_id or not secret:
+            raise ValueError("is not base64 of 'client_id:client_secret'")
+        return SecretStr(raw)
+
+    @field_validator("OPENROUTER_API_KEY", mode="after")
+    @classmethod
+    def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("GIGACHAT_BASE_URL", "GIGACHAT_AUTH_URL", "OPENROUTER_BASE_URL", "OPENROUTER_SITE_URL")
+    @classmethod
+    def _check_urls(cls, value: str) -> str:
+        checked = _check_http_url("URL", value)
+        if checked is None:
+            raise ValueError("must not be empty")
+        return checked
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _normalise_db_url(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("GIGACHAT_CA_BUNDLE_FILE")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("does not point to a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_from_scope(self) -> Settings:
+        if self.GIGACHAT_MAX_CONCURRENCY is None:
+            # A personal key allows one request at a time; companies get 10 by default.
+            self.GIGACHAT_MAX_CONCURRENCY = 1 if self.GIGACHAT_SCOPE is GigaChatScope.PERS else 10
+        return self
+
+    @property
+    def gigachat_configured(self) -> bool:
+        return self.USE_GIGACHAT and self.GIGACHAT_API_KEY is not None
+
+    @property
+    def openrouter_configured(self) -> bool:
+        return self.OPENROUTER_API_KEY is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem naming the variable, never its value."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into a secret-free `ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid configuration: {describe_validation_error(exc)}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+class _LazySettings:
+    """`from app.core.config import settings` as in the guide, without reading the environment at import time."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_settings(), name)
+
+
+settings: Settings = _LazySettings()  # type: ignore[assignment]

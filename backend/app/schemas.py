@@ -1,0 +1,111 @@
+"""API models, one per direction: what comes in (Create/Update) and what goes out (Public)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+Phone = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=50)]
+
+
+class CandidateBase(BaseModel):
+    full_name: NonBlankName
+    email: EmailStr | None = None
+    phone: Phone = None
+    position: OptionalText200 = None
+    resume_text: Annotated[str | None, Field(max_length=200_000)] = None
+
+
+class CandidateCreate(CandidateBase):
+    pass
+
+
+class CandidateUpdate(BaseModel):
+    """Every field optional; only the fields sent are changed."""
+
+    full_name: NonBlankName | None = None
+    email: EmailStr | None = None
+    phone: Phone = None
+    position: OptionalText200 = None
+    resume_text: Annotated[str | None, Field(max_length=200_000)] = None
+
+
+class CandidatePublic(CandidateBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CandidatesPublic(BaseModel):
+    data: list[CandidatePublic]
+    count: int
+
+
+class ChatMessageCreate(BaseModel):
+    """The guide's request body for `POST /api/chat/`."""
+
+    candidate_id: int = Field(gt=0)
+    role: Literal["user", "assistant"] = "user"
+    content: str
+
+
+class ProviderAttempt(BaseModel):
+    """A provider that failed before the answer (or before the failure), and why."""
+
+    provider: str
+    error: str
+    detail: str = ""
+
+
+class ChatMessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    candidate_id: int
+    role: str
+    content: str
+    created_at: datetime
+    status: str
+    error: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    ttft_ms: int | None = None
+    reply_to_id: int | None = None
+    attempts: list[ProviderAttempt] | None = None
+
+
+class ChatTurnPublic(BaseModel):
+    """What `POST /api/chat/` stored: the posted message and, for a user message, the reply."""
+
+    user_message: ChatMessagePublic | None
+    assistant_message: ChatMessagePublic | None
+
+
+class ChatFailurePublic(BaseModel):
+    detail: str
+    user_message_id: int
+    attempts: list[ProviderAttempt]
+
+
+class ProviderStatus(BaseModel):
+    name: str
+    configured: bool
+    model: str | None
+    breaker: Literal["closed", "open", "half_open"]
+
+
+class ReadyPublic(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    database: bool
+    providers: list[ProviderStatus]
+    warnings: list[str] = []

@@ -1,0 +1,269 @@
+"""GigaChat (Sber) on the official `gigachat` SDK.
+
+The guide's entry points live here: `gigachat_service.get_access_token()` and
+`get_gigachat_response(messages, temperature=…)` (blocking, for scripts), plus async `complete()` and
+`stream()` for the server. The SDK caches the OAuth token per client, refreshes it a minute before
+`expires_at` (milliseconds) under a lock, so concurrent first requests cause one OAuth call, and on a 401
+refreshes once and retries. Its own retry layer stays off: the provider chain is the only one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+from collections.abc import AsyncGenerator
+from functools import cached_property
+from typing import Any
+
+import certifi
+import httpx
+import pydantic
+from gigachat import GigaChat
+from gigachat import exceptions as gx
+
+from app.core.config import Settings, get_settings
+from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, ProviderEvent, check_finish
+
+logger = logging.getLogger("app.gigachat")
+
+TLS_ADVICE = (
+    "установите корневой сертификат НУЦ Минцифры (Russian Trusted Root CA) и укажите его в GIGACHAT_CA_BUNDLE_FILE"
+)
+
+
+class GigaChatError(RuntimeError):
+    """A GigaChat failure with a message fit for an operator: no keys, no tokens, no stack trace needed."""
+
+
+def build_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """System roots + certifi + the configured CA (the Russian Trusted Root CA in production).
+
+    Returns None when verification is explicitly disabled.
+    """
+    if not settings.GIGACHAT_VERIFY_SSL_CERTS:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    if settings.GIGACHAT_CA_BUNDLE_FILE is not None:
+        context.load_verify_locations(cafile=str(settings.GIGACHAT_CA_BUNDLE_FILE))
+    return context
+
+
+def _body_message(content: bytes | None) -> str | None:
+    """The `message` of a `{status,message}` / `{code,message}` body; a note for HTML; never headers."""
+    if not content:
+        return None
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        text = content.decode("utf-8", "replace").lstrip().lower()
+        return "HTML-страница шлюза" if text.startswith("<") else None
+    if isinstance(data, dict):
+        message = data.get("message")
+        code = data.get("code")
+        if isinstance(message, str):
+            suffix = f" (code {code})" if isinstance(code, int) else ""
+            return message[:200] + suffix
+    return None
+
+
+def translate_error(exc: BaseException) -> ProviderError:
+    """Map an SDK/httpx exception to a classified, secret-free `ProviderError`."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, gx.ResponseError):
+        status = exc.status_code
+        detail = _body_message(exc.content)
+        if isinstance(exc, gx.RateLimitError) or status == 429:
+            retry_after = exc.retry_after if isinstance(exc, gx.RateLimitError) else None
+            return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=retry_after)
+        if status in (401, 403):
+            return ProviderError(ErrorKind.AUTH, detail, status=status)
+        if status == 402:
+            return ProviderError(ErrorKind.PAYMENT, detail, status=status)
+        if status >= 500:
+            return ProviderError(ErrorKind.SERVER, detail, status=status)
+        return ProviderError(ErrorKind.BAD_REQUEST, detail, status=status)
+    if isinstance(exc, gx.GigaChatException):
+        return ProviderError(ErrorKind.BAD_REQUEST, type(exc).__name__)
+    if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
+        return ProviderError(ErrorKind.TLS, f"CERTIFICATE_VERIFY_FAILED — {TLS_ADVICE}")
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(ErrorKind.TIMEOUT, type(exc).__name__)
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError(ErrorKind.CONNECT, "сервер недоступен")
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return ProviderError(ErrorKind.TRUNCATED, "соединение разорвано")
+    if isinstance(exc, pydantic.ValidationError | ValueError):
+        return ProviderError(ErrorKind.MALFORMED, "не удалось разобрать фрагмент ответа")
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError(ErrorKind.CONNECT, str(exc)[:200] or type(exc).__name__)
+    return ProviderError(ErrorKind.SERVER, type(exc).__name__)
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class GigaChatService:
+    """One SDK client per service instance; the server builds its own instance inside its event loop."""
+
+    name = "gigachat"
+    title = "GigaChat"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model = settings.GIGACHAT_MODEL
+        self.max_concurrency = settings.GIGACHAT_MAX_CONCURRENCY or 1
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.GIGACHAT_API_KEY is not None
+
+    @cached_property
+    def client(self) -> GigaChat:
+        key = self.settings.GIGACHAT_API_KEY
+        if key is None:
+            raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
+        context = build_ssl_context(self.settings)
+        kwargs: dict[str, Any] = {}
+        if context is None:
+            kwargs["verify_ssl_certs"] = False
+        else:
+            kwargs["ssl_context"] = context
+        return GigaChat(
+            base_url=self.settings.GIGACHAT_BASE_URL,
+            auth_url=self.settings.GIGACHAT_AUTH_URL,
+            credentials=key.get_secret_value(),
+            scope=self.settings.GIGACHAT_SCOPE.value,
+            model=self.settings.GIGACHAT_MODEL,
+            timeout=self.settings.GIGACHAT_TIMEOUT,
+            max_retries=0,
+            **kwargs,
+        )
+
+    # --- the guide's blocking API -------------------------------------------------------------
+
+    def get_access_token(self) -> str | None:
+        """The current OAuth access token (reused until shortly before it expires), or None with the reason logged."""
+        try:
+            token = self.client.get_token()
+        except GigaChatError as exc:
+            logger.error("%s", exc)
+            return None
+        except Exception as exc:
+            logger.error("GigaChat OAuth failed: %s", translate_error(exc).describe())
+            return None
+        return token.access_token if token else None
+
+    def chat(self, messages: list[dict[str, str]], temperature: float = 0.7, max_tokens: int | None = None) -> str:
+        payload = self._payload(messages, temperature, max_tokens or self.settings.LLM_MAX_TOKENS)
+        try:
+            response = self.client.chat(payload)
+        except GigaChatError:
+            raise
+        except Exception as exc:
+            raise GigaChatError(f"GigaChat: {translate_error(exc).describe()}") from None
+        choice = response.choices[0]
+        if choice.finish_reason == "blacklist":
+            raise GigaChatError("GigaChat: ответ заблокирован цензором (finish_reason=blacklist)")
+        if choice.finish_reason == "error":
+            raise GigaChatError("GigaChat: модель завершила ответ с ошибкой (finish_reason=error)")
+        return choice.message.content or ""
+
+    # --- async API for the server --------------------------------------------------------------
+
+    async def aget_access_token(self) -> str | None:
+        try:
+            token = await self.client.aget_token()
+        except Exception as exc:
+            logger.error("GigaChat OAuth failed: %s", translate_error(exc).describe())
+            return None
+        return token.access_token if token else None
+
+    async def complete(
+        self, messages: list[dict[str, str]], temperature: float = 0.7, max_tokens: int | None = None
+    ) -> str:
+        """A whole reply from GigaChat alone (no fallback); raises `ProviderError`."""
+        request = LLMRequest(messages, temperature, max_tokens or self.settings.LLM_MAX_TOKENS)
+        parts: list[str] = []
+        finish: Finish | None = None
+        async for event in self.stream(request):
+            if isinstance(event, Delta):
+                parts.append(event.text)
+            else:
+                finish = event
+        text = "".join(parts)
+        check_finish(finish, text)
+        return text
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[ProviderEvent, None]:
+        payload = self._payload(request.messages, request.temperature, request.max_tokens)
+        finish_reason: str | None = None
+        model: str | None = None
+        usage: Any = None
+        try:
+            async for chunk in self.client.astream(payload):
+                model = chunk.model or model
+                usage = getattr(chunk, "usage", None) or usage
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield Delta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        except Exception as exc:
+            raise translate_error(exc) from None
+        if finish_reason is None:
+            return  # the chain reports a stream without a closing chunk as truncated
+        yield Finish(
+            finish_reason=finish_reason,
+            model=model,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+        )
+
+    async def aclose(self) -> None:
+        if "client" in self.__dict__:
+            await self.client.aclose()
+            self.client.close()
+
+    def _payload(self, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> dict[str, Any]:
+        return {
+            "model": self.settings.GIGACHAT_MODEL,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+
+
+class _LazyService:
+    """The guide's module-level `gigachat_service`, built from settings on first use."""
+
+    _instance: GigaChatService | None = None
+    _guard = threading.Lock()
+
+    def _get(self) -> GigaChatService:
+        with self._guard:
+            if self._instance is None:
+                self._instance = GigaChatService(get_settings())
+            return self._instance
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+gigachat_service: GigaChatService = _LazyService()  # type: ignore[assignment]
+
+
+def get_gigachat_response(
+    messages: list[dict[str, str]], temperature: float = 0.7, max_tokens: int | None = None
+) -> str:
+    """The reply text from GigaChat (blocking), as in the guide. Raises `GigaChatError` with a readable reason."""
+    return gigachat_service.chat(messages, temperature=temperature, max_tokens=max_tokens)

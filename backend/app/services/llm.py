@@ -1,0 +1,473 @@
+"""Provider chain: GigaChat first, OpenRouter on fallback.
+
+For every provider in order: skip it while its breaker is open → wait for a concurrency slot in a bounded
+queue → stream with first-token, idle and total deadlines → classify the failure → try the next provider.
+Upstream calls always stream, even for the blocking endpoint, because that is how a provider that accepted
+the request and then went silent is noticed within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
+
+logger = logging.getLogger("app.llm")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    messages: list[dict[str, str]]
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The provider's closing event: what it says it served and why it stopped."""
+
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+ProviderEvent = Delta | Finish
+
+
+class ErrorKind(StrEnum):
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    FIRST_TOKEN_TIMEOUT = "first_token_timeout"
+    STALL = "stall"
+    DEADLINE = "deadline"
+    AUTH = "auth"
+    PAYMENT = "payment"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    BAD_REQUEST = "bad_request"
+    BLACKLIST = "blacklist"
+    MODEL_ERROR = "model_error"
+    EMPTY = "empty"
+    TRUNCATED = "truncated"
+    MALFORMED = "malformed"
+    BUSY = "busy"
+    BREAKER_OPEN = "breaker_open"
+
+
+_DESCRIPTIONS: dict[ErrorKind, str] = {
+    ErrorKind.CONNECT: "не удалось подключиться",
+    ErrorKind.TLS: "ошибка проверки TLS-сертификата",
+    ErrorKind.TIMEOUT: "превышено время ожидания сети",
+    ErrorKind.FIRST_TOKEN_TIMEOUT: "модель не начала отвечать вовремя",
+    ErrorKind.STALL: "ответ прервался: модель замолчала",
+    ErrorKind.DEADLINE: "ответ не уложился в общее время",
+    ErrorKind.AUTH: "ошибка авторизации",
+    ErrorKind.PAYMENT: "закончился пакет токенов или средства",
+    ErrorKind.RATE_LIMIT: "слишком много запросов",
+    ErrorKind.SERVER: "ошибка на стороне сервиса",
+    ErrorKind.BAD_REQUEST: "сервис отклонил запрос",
+    ErrorKind.BLACKLIST: "ответ заблокирован цензором",
+    ErrorKind.MODEL_ERROR: "модель завершила ответ с ошибкой",
+    ErrorKind.EMPTY: "пустой ответ",
+    ErrorKind.TRUNCATED: "соединение оборвалось до конца ответа",
+    ErrorKind.MALFORMED: "некорректные данные в потоке ответа",
+    ErrorKind.BUSY: "все слоты заняты, очередь не дождалась",
+    ErrorKind.BREAKER_OPEN: "временно отключён после серии ошибок",
+}
+
+# Failures that say nothing about the provider's health do not trip its breaker.
+_NOT_HEALTH = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.BLACKLIST, ErrorKind.BUSY, ErrorKind.BREAKER_OPEN})
+
+
+class ProviderError(Exception):
+    """A classified, secret-free provider failure."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        text = _DESCRIPTIONS[self.kind]
+        if self.status is not None:
+            text += f" (HTTP {self.status})"
+        if self.detail:
+            text += f": {self.detail}"
+        return text
+
+    @property
+    def counts_against_health(self) -> bool:
+        return self.kind not in _NOT_HEALTH
+
+
+class Provider(Protocol):
+    name: str
+    title: str
+    model: str
+    max_concurrency: int
+
+    def stream(self, request: LLMRequest) -> AsyncGenerator[ProviderEvent, None]:
+        """Yield deltas then one `Finish`; raise `ProviderError` on any failure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    provider: str
+    error: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"provider": self.provider, "error": self.error, "detail": self.detail}
+
+
+@dataclass
+class LLMResult:
+    text: str
+    provider: str
+    model: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+    ttft_ms: int | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The chain switched provider after text was already sent: the client must discard it."""
+
+    failed_provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    result: LLMResult
+
+
+ChainEvent = Delta | Restart | Done
+
+
+class AllProvidersFailed(Exception):
+    def __init__(self, attempts: list[Attempt]) -> None:
+        self.attempts = attempts
+        super().__init__("; ".join(f"{a.provider}: {a.detail}" for a in attempts) or "no provider configured")
+
+    @property
+    def user_message(self) -> str:
+        if not self.attempts:
+            return "ИИ не настроен: задайте GIGACHAT_API_KEY или OPENROUTER_API_KEY. Сообщение сохранено."
+        return "Не удалось получить ответ ИИ: все провайдеры недоступны. Сообщение сохранено, попробуйте повторить."
+
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive health failures; after `cooldown` lets one probe through."""
+
+    def __init__(self, threshold: int, cooldown: float, clock: Clock = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._state: BreakerState = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state == "open" and self._clock() - self._opened_at >= self.cooldown:
+            return "half_open"
+        return self._state
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "open" or self._probe_in_flight:
+            return False
+        self._state = "half_open"
+        self._probe_in_flight = True
+        return True
+
+    def record_success(self) -> None:
+        self._state = "closed"
+        self._failures = 0
+        self._probe_in_flight = False
+
+    def record_failure(self) -> None:
+        self._probe_in_flight = False
+        if self._state == "half_open":
+            self._open()
+            return
+        self._failures += 1
+        if self._failures >= self.threshold:
+            self._open()
+
+    def release(self) -> None:
+        """End an attempt that proved nothing either way (e.g. a rejected request)."""
+        self._probe_in_flight = False
+
+    def _open(self) -> None:
+        self._state = "open"
+        self._opened_at = self._clock()
+        self._failures = 0
+
+
+class ConcurrencyLimiter:
+    """At most `capacity` calls in flight; up to `queue_size` more wait `queue_timeout`, the rest are refused."""
+
+    def __init__(self, capacity: int, queue_size: int, queue_timeout: float) -> None:
+        self.capacity = capacity
+        self.queue_size = queue_size
+        self.queue_timeout = queue_timeout
+        self._semaphore = asyncio.Semaphore(capacity)
+        self._waiting = 0
+        self.in_flight = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[float]:
+        """Yield the seconds spent waiting for the slot."""
+        started = time.monotonic()
+        if self._semaphore.locked():
+            if self._waiting >= self.queue_size:
+                raise ProviderError(ErrorKind.BUSY, "очередь запросов переполнена")
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(self.queue_timeout):
+                    await self._semaphore.acquire()
+            except TimeoutError:
+                raise ProviderError(ErrorKind.BUSY, f"ожидание дольше {self.queue_timeout:g} с") from None
+            finally:
+                self._waiting -= 1
+        else:
+            await self._semaphore.acquire()
+        self.in_flight += 1
+        try:
+            yield time.monotonic() - started
+        finally:
+            self.in_flight -= 1
+            self._semaphore.release()
+
+
+@dataclass
+class ProviderSlot:
+    provider: Provider
+    limiter: ConcurrencyLimiter
+    breaker: CircuitBreaker
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    first_token: float
+    idle: float
+    total: float
+    retry_after_budget: float
+
+
+class ProviderChain:
+    def __init__(self, slots: list[ProviderSlot], timeouts: Timeouts) -> None:
+        self.slots = slots
+        self.timeouts = timeouts
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = time.monotonic) -> ProviderChain:
+        # Imported here: the services import this module for the shared types.
+        from app.services.gigachat import GigaChatService
+        from app.services.openrouter import OpenRouterService
+
+        providers: list[Provider] = []
+        if settings.gigachat_configured:
+            providers.append(GigaChatService(settings))
+        if settings.openrouter_configured:
+            providers.append(OpenRouterService(settings))
+        slots = [
+            ProviderSlot(
+                provider=p,
+                limiter=ConcurrencyLimiter(p.max_concurrency, settings.LLM_QUEUE_SIZE, settings.LLM_QUEUE_TIMEOUT),
+                breaker=CircuitBreaker(settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN, clock),
+            )
+            for p in providers
+        ]
+        timeouts = Timeouts(
+            first_token=settings.LLM_FIRST_TOKEN_TIMEOUT,
+            idle=settings.LLM_STREAM_IDLE_TIMEOUT,
+            total=settings.LLM_TOTAL_TIMEOUT,
+            retry_after_budget=settings.LLM_RETRY_AFTER_BUDGET,
+        )
+        return cls(slots, timeouts)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.slots)
+
+    def slot(self, name: str) -> ProviderSlot | None:
+        return next((s for s in self.slots if s.provider.name == name), None)
+
+    async def aclose(self) -> None:
+        for s in self.slots:
+            await s.provider.aclose()
+
+    async def complete(self, request: LLMRequest) -> LLMResult:
+        async with aclosing(self.stream(request)) as events:
+            async for event in events:
+                if isinstance(event, Done):
+                    return event.result
+        raise AssertionError("chain stream ended without Done")  # pragma: no cover
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[ChainEvent, None]:
+        """Yield deltas (with `Restart` when a provider fails mid-answer), then `Done`; or raise
+        `AllProvidersFailed` carrying why each provider failed."""
+        attempts: list[Attempt] = []
+        retry_budget = self.timeouts.retry_after_budget
+        for index, slot in enumerate(self.slots):
+            provider = slot.provider
+            next_title = self.slots[index + 1].provider.title if index + 1 < len(self.slots) else None
+            while True:
+                sent_text = False
+                try:
+                    if not slot.breaker.allow():
+                        raise ProviderError(ErrorKind.BREAKER_OPEN)
+                    try:
+                        async for event in self._attempt(slot, request, attempts):
+                            if isinstance(event, Delta):
+                                sent_text = True
+                            yield event
+                    except ProviderError as exc:
+                        if exc.counts_against_health:
+                            slot.breaker.record_failure()
+                        else:
+                            slot.breaker.release()
+                        raise
+                    except BaseException:
+                        slot.breaker.release()
+                        raise
+                    slot.breaker.record_success()
+                    if index > 0:
+                        logger.info("✅ Использован %s для ответа", provider.title)
+                    return
+                except ProviderError as exc:
+                    wait = exc.retry_after
+                    if exc.kind is ErrorKind.RATE_LIMIT and not sent_text and wait is not None and wait <= retry_budget:
+                        # Honour a short Retry-After on the same provider rather than switching models.
+                        retry_budget -= wait
+                        logger.info("%s asked to retry after %.1f s", provider.title, wait)
+                        await asyncio.sleep(wait)
+                        continue
+                    attempts.append(Attempt(provider.name, exc.kind.value, exc.describe()))
+                    if next_title:
+                        logger.warning("⚠️ %s error, fallback to %s: %s", provider.title, next_title, exc.describe())
+                    else:
+                        logger.error("%s error, no provider left: %s", provider.title, exc.describe())
+                    if sent_text:
+                        yield Restart(provider.name, exc.describe())
+                    break
+        raise AllProvidersFailed(attempts)
+
+    async def _attempt(
+        self, slot: ProviderSlot, request: LLMRequest, attempts: list[Attempt]
+    ) -> AsyncGenerator[ChainEvent, None]:
+        provider = slot.provider
+        async with slot.limiter.slot():
+            started = time.monotonic()
+            chunks: list[str] = []
+            finish: Finish | None = None
+            ttft: float | None = None
+            try:
+                async with asyncio.timeout(self.timeouts.total):
+                    async with aclosing(provider.stream(request)) as events:
+                        async for event in self._with_deadlines(events, started, chunks):
+                            if isinstance(event, Finish):
+                                finish = event
+                                continue
+                            if event.text:
+                                if ttft is None:
+                                    ttft = time.monotonic() - started
+                                chunks.append(event.text)
+                                yield event
+            except TimeoutError:
+                raise ProviderError(ErrorKind.DEADLINE, f"дольше {self.timeouts.total:g} с") from None
+        text = "".join(chunks)
+        check_finish(finish, text)
+        assert finish is not None
+        yield Done(
+            LLMResult(
+                text=text,
+                provider=provider.name,
+                model=finish.model or provider.model,
+                finish_reason=finish.finish_reason,
+                prompt_tokens=finish.prompt_tokens,
+                completion_tokens=finish.completion_tokens,
+                latency_ms=round((time.monotonic() - started) * 1000),
+                ttft_ms=round(ttft * 1000) if ttft is not None else None,
+                attempts=list(attempts),
+            )
+        )
+
+    async def _with_deadlines(
+        self, events: AsyncGenerator[ProviderEvent, None], started: float, received: list[str]
+    ) -> AsyncGenerator[ProviderEvent, None]:
+        """Enforce the first-token limit until `received` has text, then the idle limit between events."""
+        iterator = aiter(events)
+        while True:
+            if received:
+                limit, kind = self.timeouts.idle, ErrorKind.STALL
+            else:
+                limit = max(0.0, started + self.timeouts.first_token - time.monotonic())
+                kind = ErrorKind.FIRST_TOKEN_TIMEOUT
+            try:
+                async with asyncio.timeout(limit):
+                    event = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise ProviderError(kind, f"нет данных {limit:g} с") from None
+            yield event
+
+
+def check_finish(finish: Finish | None, text: str) -> None:
+    """A reply is complete only when the provider closed it properly; anything else is a failure."""
+    if finish is None:
+        raise ProviderError(ErrorKind.TRUNCATED, "поток закончился без финального события")
+    if finish.finish_reason == "blacklist":
+        raise ProviderError(ErrorKind.BLACKLIST)
+    if finish.finish_reason == "error":
+        raise ProviderError(ErrorKind.MODEL_ERROR)
+    if not text.strip():
+        raise ProviderError(ErrorKind.EMPTY)
+
+
+def describe_attempts(attempts: list[Attempt]) -> Iterator[str]:
+    for a in attempts:
+        yield f"{a.provider}: {a.detail}"
