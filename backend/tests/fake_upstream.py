@@ -261,6 +261,7 @@ class UpstreamTarget:
     """Fault queue, request log and counters of one upstream (GigaChat, OpenRouter or OAuth)."""
 
     def __init__(self, name: str, lock: threading.Lock, allowed: frozenset[FaultKind] | None = None) -> None:
+        """``allowed`` restricts the fault kinds (and then only a plain ``Fault.ok()`` reply)."""
         self.name = name
         self._lock = lock
         self._allowed = allowed
@@ -327,8 +328,11 @@ class UpstreamTarget:
             return self._max_in_flight
 
     def _check(self, fault: Fault) -> None:
-        if self._allowed is not None and fault.kind not in self._allowed:
-            raise ValueError(f"fault {fault.kind!r} does not apply to {self.name}")
+        if self._allowed is None:
+            return
+        shaped_reply = fault.kind == "reply" and fault != Fault()
+        if fault.kind not in self._allowed or shaped_reply:
+            raise ValueError(f"{fault!r} does not apply to {self.name}")
 
     def _record_locked(self, request: RecordedRequest, *, counted: bool) -> None:
         self._requests.append(request)

@@ -76,9 +76,8 @@ def translate_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, gx.ResponseError):
         status = exc.status_code
         detail = _body_message(exc.content)
-        if isinstance(exc, gx.RateLimitError) or status == 429:
-            retry_after = exc.retry_after if isinstance(exc, gx.RateLimitError) else None
-            return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=retry_after)
+        if status == 429:
+            return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=_retry_after(exc))
         if status in (401, 403):
             return ProviderError(ErrorKind.AUTH, detail, status=status)
         if status == 402:
@@ -101,6 +100,15 @@ def translate_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, httpx.TransportError):
         return ProviderError(ErrorKind.CONNECT, str(exc)[:200] or type(exc).__name__)
     return ProviderError(ErrorKind.SERVER, type(exc).__name__)
+
+
+def _retry_after(exc: gx.ResponseError) -> float | None:
+    """Seconds from a `Retry-After` header; None when there is none (the SDK would say 0)."""
+    value = exc.headers.get("retry-after") if exc.headers else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _is_tls_failure(exc: BaseException) -> bool:

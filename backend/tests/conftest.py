@@ -1,0 +1,285 @@
+"""Shared fixtures: both database backends, the fake GigaChat/OpenRouter server, and the app on a real port.
+
+Every test that uses `database` (directly or through `start_app`) runs on SQLite and on PostgreSQL.
+PostgreSQL comes from TEST_DATABASE_URL: each run creates its own database there and drops it after.
+Without TEST_DATABASE_URL the PostgreSQL half is skipped locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.core import migrations
+from app.core.config import Settings
+from app.core.db import create_engine
+from app.main import create_app
+from app.models import Base
+from tests.fake_upstream import FakeUpstream
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ENV_PREFIXES = ("GIGACHAT_", "OPENROUTER_", "LLM_", "CHAT_", "DATABASE_", "USE_GIGACHAT", "LOG_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's real keys must never configure a test (the GigaChat SDK reads GIGACHAT_* itself)."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+# --- fake upstream ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+# --- databases -------------------------------------------------------------------------------------
+
+
+async def _create_postgres_database(admin_url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg")
+    name = f"nexus_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+
+    async def drop() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            await engine.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: AsyncEngine
+
+    async def clear(self) -> None:
+        async with self.engine.begin() as conn:
+            if self.backend == "postgres":
+                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(Base.metadata.sorted_tables):
+                    await conn.execute(table.delete())
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).scalar()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def database_session(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    drop: Callable[[], Awaitable[None]] | None = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    else:
+        admin_url = os.environ.get("TEST_DATABASE_URL")
+        if not admin_url:
+            if IN_CI:
+                pytest.fail("TEST_DATABASE_URL is not set: CI must run the suite on PostgreSQL too")
+            pytest.skip("PostgreSQL half skipped: set TEST_DATABASE_URL to run it")
+        try:
+            url, drop = await _create_postgres_database(admin_url)
+        except Exception as exc:
+            if IN_CI:
+                pytest.fail(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
+            pytest.skip(f"PostgreSQL unreachable: {exc}")
+    engine = create_engine(Settings(_env_file=None, DATABASE_URL=url))  # type: ignore[call-arg]
+    await migrations.upgrade(engine)
+    try:
+        yield Database(request.param, url, engine)
+    finally:
+        await engine.dispose()
+        if drop is not None:
+            await drop()
+
+
+@pytest.fixture
+async def database(database_session: Database) -> AsyncIterator[Database]:
+    yield database_session
+    await database_session.clear()
+
+
+# --- the app on a real port ------------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The test runner owns Ctrl-C.
+        yield
+
+
+@dataclass
+class RunningApp:
+    app: FastAPI
+    settings: Settings
+    base_url: str
+    client: httpx.AsyncClient
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+
+def fake_settings(fake: FakeUpstream, database: Database, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DATABASE_URL": database.url,
+        "GIGACHAT_API_KEY": fake.credentials,
+        "GIGACHAT_SCOPE": fake.scope,
+        "GIGACHAT_BASE_URL": fake.gigachat_base_url,
+        "GIGACHAT_AUTH_URL": fake.gigachat_auth_url,
+        "OPENROUTER_API_KEY": fake.openrouter_api_key,
+        "OPENROUTER_BASE_URL": fake.openrouter_base_url,
+        "LLM_FIRST_TOKEN_TIMEOUT": 2.0,
+        "LLM_STREAM_IDLE_TIMEOUT": 1.0,
+        "LLM_TOTAL_TIMEOUT": 20.0,
+        "LLM_QUEUE_TIMEOUT": 5.0,
+        "LLM_RETRY_AFTER_BUDGET": 1.0,
+        "LLM_BREAKER_FAILURES": 100,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+StartApp = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest.fixture
+async def start_app(fake: FakeUpstream, database: Database) -> AsyncIterator[StartApp]:
+    """Start the real app under uvicorn on a free port; keyword arguments override settings."""
+    started: list[tuple[_Server, asyncio.Task[None], httpx.AsyncClient]] = []
+
+    async def start(settings: Settings | None = None, **overrides: Any) -> RunningApp:
+        settings = settings or fake_settings(fake, database, **overrides)
+        app = create_app(settings)
+        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        client = httpx.AsyncClient(base_url=base_url, timeout=30.0)
+        started.append((server, task, client))
+        return RunningApp(app, settings, base_url, client)
+
+    yield start
+    fake.reset()  # release anything hanging so the servers can stop
+    for server, task, client in reversed(started):
+        await client.aclose()
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def api(start_app: StartApp) -> RunningApp:
+    """The app with both providers pointed at the fake."""
+    return await start_app()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+RESUME = (
+    "Иван Петров, Python-разработчик. 6 лет опыта: FastAPI, PostgreSQL, Kafka. "
+    "Руководил командой из 4 человек в финтехе."
+)
+
+
+async def create_candidate(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {
+        "full_name": "Иван Петров",
+        "email": "ivan.petrov@example.com",
+        "phone": "+7 900 123-45-67",
+        "position": "Python-разработчик",
+        "resume_text": RESUME,
+        **fields,
+    }
+    response = await client.post("/api/candidates/", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@dataclass
+class SSEEvent:
+    event: str
+    data: dict[str, Any]
+
+
+async def read_sse(response: httpx.Response) -> list[SSEEvent]:
+    events: list[SSEEvent] = []
+    async for event in iter_sse(response):
+        events.append(event)
+    return events
+
+
+async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    name, data = "message", []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield SSEEvent(name, json.loads("\n".join(data)))
+            name, data = "message", []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll a condition (never assert on elapsed time); fail with a clear message if it never holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
