@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -703,16 +704,27 @@ def _stream_plan(
         if usage is not None:
             events.append(_Part(_sse(usage)))
         events.append(_Part(_DONE))
-    if kind in ("silent_stream", "stall_after"):
-        stall_at = 0 if kind == "silent_stream" else k
-        if stall_at < len(events):
-            events[stall_at].delay += fault.seconds
+    data_count = len(events)
     if dialect.keepalive is not None:
         events.insert(0, _Part(dialect.keepalive))
         if len(events) > 3:
             events.insert(2, _Part(dialect.keepalive))
+    if kind in ("silent_stream", "stall_after") and data_count:
+        # The silence starts right after the k-th data event, before any keep-alive comment.
+        stall_at = 0 if kind == "silent_stream" else _index_after_data(events, k)
+        events[stall_at].delay += fault.seconds
     head_delay = fault.seconds if kind == "hang_before_headers" else 0.0
     return _Plan(status=200, headers=headers, parts=events, head_delay=head_delay, abort=abort)
+
+
+def _index_after_data(parts: list[_Part], count: int) -> int:
+    seen = 0
+    for index, part in enumerate(parts):
+        if seen == count:
+            return index
+        if part.data.startswith(b"data:"):
+            seen += 1
+    return len(parts) - 1
 
 
 class _AbortConnection(Exception):
@@ -749,7 +761,9 @@ class _Connection:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return True
-            await asyncio.sleep(min(remaining, _POLL_INTERVAL))
+            # Wakes at once on disconnect; the release event is a threading.Event, hence the polling.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.disconnected.wait(), min(remaining, _POLL_INTERVAL))
         return False
 
     def give_up(self) -> None:

@@ -360,10 +360,17 @@ class ProviderChain:
                     if not slot.breaker.allow():
                         raise ProviderError(ErrorKind.BREAKER_OPEN)
                     try:
-                        async for event in self._attempt(slot, request, attempts):
-                            if isinstance(event, Delta):
+                        async with aclosing(self._attempt(slot, request, attempts)) as events:
+                            async for event in events:
+                                if isinstance(event, Done):
+                                    # Recorded before yielding: a consumer may stop reading at `Done`.
+                                    slot.breaker.record_success()
+                                    if index > 0:
+                                        logger.info("✅ Использован %s для ответа", provider.title)
+                                    yield event
+                                    return
                                 sent_text = True
-                            yield event
+                                yield event
                     except ProviderError as exc:
                         if exc.counts_against_health:
                             slot.breaker.record_failure()
@@ -373,10 +380,6 @@ class ProviderChain:
                     except BaseException:
                         slot.breaker.release()
                         raise
-                    slot.breaker.record_success()
-                    if index > 0:
-                        logger.info("✅ Использован %s для ответа", provider.title)
-                    return
                 except ProviderError as exc:
                     wait = exc.retry_after
                     if exc.kind is ErrorKind.RATE_LIMIT and not sent_text and wait is not None and wait <= retry_budget:
