@@ -9,7 +9,8 @@ can talk to it over real TCP. Faults are injected per target::
         fake.openrouter.set_default(Fault.html(502))
         fake.oauth.push(Fault.status(500))
 
-Wire formats follow /work/shared/reference/gigachat-api.md (sections 1.2-1.7 and 5).
+Wire formats follow the GigaChat REST reference (OAuth v2, API v1 chat/models, SSE streaming,
+error bodies) and OpenRouter's OpenAI-compatible API (keep-alive comments, usage chunk, errors).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ FaultKind = Literal[
 
 _OAUTH_KINDS: frozenset[FaultKind] = frozenset({"reply", "status", "html", "hang_before_headers", "cut_after"})
 _HANG_KINDS: frozenset[FaultKind] = frozenset({"hang_before_headers", "silent_stream", "stall_after"})
-_NO_CONSUME_KINDS: frozenset[FaultKind] = frozenset({"status", "html", "hang_before_headers"})
+_SIDE_ENDPOINT_KINDS: frozenset[FaultKind] = frozenset({"status", "html", "hang_before_headers"})
 
 
 class RecordedRequest(TypedDict):
@@ -347,7 +348,7 @@ class UpstreamTarget:
 
     def _persistent_fault_locked(self) -> Fault | None:
         """The default fault when it also makes side endpoints (``/models``) fail."""
-        if self._default is not None and self._default.kind in _NO_CONSUME_KINDS:
+        if self._default is not None and self._default.kind in _SIDE_ENDPOINT_KINDS:
             return self._default
         return None
 
@@ -704,15 +705,13 @@ def _stream_plan(
         if usage is not None:
             events.append(_Part(_sse(usage)))
         events.append(_Part(_DONE))
-    data_count = len(events)
     if dialect.keepalive is not None:
         events.insert(0, _Part(dialect.keepalive))
         if len(events) > 3:
             events.insert(2, _Part(dialect.keepalive))
-    if kind in ("silent_stream", "stall_after") and data_count:
-        # The silence starts right after the k-th data event, before any keep-alive comment.
-        stall_at = 0 if kind == "silent_stream" else _index_after_data(events, k)
-        events[stall_at].delay += fault.seconds
+    if kind in ("silent_stream", "stall_after"):
+        # A keep-alive comment would end the silence early, so it starts before them.
+        events[_index_after_data(events, k if kind == "stall_after" else 0)].delay += fault.seconds
     head_delay = fault.seconds if kind == "hang_before_headers" else 0.0
     return _Plan(status=200, headers=headers, parts=events, head_delay=head_delay, abort=abort)
 
