@@ -16,6 +16,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/nexus-ai db upgrade
+	$(BIN)/nexus-ai ensure-admin --host 127.0.0.1 --port 8000
 	$(BIN)/nexus-ai serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)

@@ -1,11 +1,14 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade."""
+"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import ConfigError, Settings, get_settings
 from app.core.logging import configure_logging
@@ -44,6 +47,68 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    from app.core.db import create_engine, create_session_factory
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from fastapi import HTTPException
+
+    from app.models import UserRole
+    from app.services import users
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Пароль (не короче 10 символов): ")
+        if getpass.getpass("Пароль ещё раз: ") != password:
+            print("Пароли не совпадают", file=sys.stderr)
+            return 1
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            user = await users.create(
+                session, email=args.email, display_name=args.name, password=password, role=UserRole(args.role)
+            )
+        except (ValueError, HTTPException) as exc:
+            print(getattr(exc, "detail", None) or str(exc), file=sys.stderr)
+            return 1
+        print(f"Создан пользователь {user.email} ({user.role})")
+        return 0
+
+    return _with_session(settings, work)
+
+
+def _ensure_admin(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.bootstrap import ensure_first_admin
+
+    async def work(session: AsyncSession) -> int:
+        admin = await ensure_first_admin(session, settings, generate=True)
+        url = f"http://{args.host}:{args.port}/login"
+        if admin is None:
+            print(f"Вход: {url} (учётные записи уже есть; новые — `nexus-ai create-user`)")
+        elif admin.password is None:
+            print(f"Создан администратор {admin.email} с паролем из FIRST_SUPERUSER_PASSWORD. Вход: {url}")
+        else:
+            print(
+                "\n  Создан первый администратор — сохраните пароль, он показывается один раз:\n"
+                f"    логин:  {admin.email}\n    пароль: {admin.password}\n    вход:   {url}\n"
+            )
+        return 0
+
+    return _with_session(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus-ai", description="Nexus AI recruiting assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     down = db_sub.add_parser("downgrade", help="revert migrations to REVISION")
     down.add_argument("revision")
     db.set_defaults(handler=_db)
+
+    create_user = sub.add_parser("create-user", help="create a user (asks for the password)")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--name", required=True, help="display name")
+    create_user.add_argument("--role", choices=["admin", "recruiter"], default="recruiter")
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create_user.set_defaults(handler=_create_user)
+
+    ensure_admin = sub.add_parser(
+        "ensure-admin", help="create the first admin if there are no users; print how to log in"
+    )
+    ensure_admin.add_argument("--host", default="127.0.0.1")
+    ensure_admin.add_argument("--port", type=int, default=8000)
+    ensure_admin.set_defaults(handler=_ensure_admin)
     return parser
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,9 @@ from app.api.routes import health
 from app.core import errors
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
+from app.core.http import SecurityHeadersMiddleware
 from app.models import ChatMessage, MessageStatus, utcnow
+from app.services.bootstrap import ensure_first_admin
 from app.services.llm import ProviderChain
 
 logger = logging.getLogger("app")
@@ -56,6 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.turn_tasks = set()
         _startup_warnings(settings)
         await _fail_abandoned_turns(session_factory, settings)
+        if settings.FIRST_SUPERUSER and settings.FIRST_SUPERUSER_PASSWORD:
+            async with session_factory() as session, session.begin():
+                created = await ensure_first_admin(session, settings, generate=False)
+            if created:
+                logger.info("created the first administrator %s", created.email)
         try:
             yield
         finally:
@@ -73,6 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+        )
     app.include_router(health.router)
     app.include_router(api_router)
 

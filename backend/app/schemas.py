@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -109,3 +109,55 @@ class ReadyPublic(BaseModel):
     database: bool
     providers: list[ProviderStatus]
     warnings: list[str] = []
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    display_name: str
+    role: Literal["admin", "recruiter"]
+    is_active: bool
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    email: EmailStr
+    display_name: NonBlankName
+    role: Literal["admin", "recruiter"] = "recruiter"
+    password: Annotated[str, Field(min_length=10, max_length=200)]
+
+
+class UserUpdate(BaseModel):
+    display_name: NonBlankName | None = None
+    role: Literal["admin", "recruiter"] | None = None
+    is_active: bool | None = None
+    password: Annotated[str | None, Field(min_length=10, max_length=200)] = None
+
+
+class LoginPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    csrf_token: str
+    expires_at: datetime
+    user: UserPublic
+
+
+class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_email: str | None
+    action: str
+    entity_type: str | None
+    entity_id: int | None
+    ip: str | None
+    details: dict[str, Any] | None
+
+
+class AuditEventsPublic(BaseModel):
+    data: list[AuditEventPublic]
+    count: int

@@ -29,9 +29,13 @@ from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
-from app.models import Base
+from app.models import Base, UserRole
+from app.core.security import token_hash
+from app.services import auth, users
 from tests.fake_upstream import FakeUpstream
 
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ENV_PREFIXES = ("GIGACHAT_", "OPENROUTER_", "LLM_", "CHAT_", "DATABASE_", "USE_GIGACHAT", "LOG_")
 
@@ -92,15 +96,23 @@ class Database:
     backend: str
     url: str
     engine: AsyncEngine
+    admin_token: str | None = None
+    """A login of the seeded admin, kept across tests: argon2 per test would cost seconds."""
 
     async def clear(self) -> None:
+        kept = ("users", "auth_sessions")
         async with self.engine.begin() as conn:
+            others = [t for t in Base.metadata.sorted_tables if t.name not in kept]
             if self.backend == "postgres":
-                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                await conn.execute(text(f"TRUNCATE {', '.join(t.name for t in others)} RESTART IDENTITY"))
             else:
-                for table in reversed(Base.metadata.sorted_tables):
+                for table in reversed(others):
                     await conn.execute(table.delete())
+            params = {"email": ADMIN_EMAIL, "hash": token_hash(self.admin_token or "")}
+            await conn.execute(text("DELETE FROM auth_sessions WHERE token_hash != :hash"), params)
+            await conn.execute(text("DELETE FROM users WHERE email != :email"), params)
+            await conn.execute(text("UPDATE auth_sessions SET revoked_at = NULL"))
+            await conn.execute(text("UPDATE users SET is_active = true, role = 'admin'"))
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.engine.connect() as conn:
@@ -154,14 +166,40 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class RunningApp:
+    """The app on a real port. `client` is logged in as an admin with a bearer token; `anon` is not logged in."""
+
     app: FastAPI
     settings: Settings
     base_url: str
     client: httpx.AsyncClient
+    anon: httpx.AsyncClient
+    clients: list[httpx.AsyncClient]
 
     @property
     def state(self) -> Any:
         return self.app.state
+
+    def new_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.base_url, timeout=30.0, **kwargs)
+        self.clients.append(client)
+        return client
+
+    async def create_user(self, email: str, password: str, role: str = "recruiter") -> None:
+        async with self.app.state.session_factory() as session, session.begin():
+            if await users.by_email(session, email) is None:
+                await users.create(
+                    session, email=email, display_name=email.split("@")[0], password=password, role=UserRole(role)
+                )
+
+    async def login(self, email: str, password: str) -> httpx.AsyncClient:
+        """A new client logged in with a bearer token."""
+        response = await self.anon.post("/api/auth/login", data={"username": email, "password": password})
+        assert response.status_code == 200, response.text
+        return self.new_client(headers={"Authorization": f"Bearer {response.json()['access_token']}"})
+
+    async def recruiter(self, email: str = "recruiter@example.com") -> httpx.AsyncClient:
+        await self.create_user(email, ADMIN_PASSWORD, "recruiter")
+        return await self.login(email, ADMIN_PASSWORD)
 
 
 def fake_settings(fake: FakeUpstream, database: Database, **overrides: Any) -> Settings:
@@ -190,7 +228,7 @@ StartApp = Callable[..., Awaitable[RunningApp]]
 @pytest.fixture
 async def start_app(fake: FakeUpstream, database: Database) -> AsyncIterator[StartApp]:
     """Start the real app under uvicorn on a free port; keyword arguments override settings."""
-    started: list[tuple[_Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    started: list[tuple[_Server, asyncio.Task[None], RunningApp]] = []
 
     async def start(settings: Settings | None = None, **overrides: Any) -> RunningApp:
         settings = settings or fake_settings(fake, database, **overrides)
@@ -204,14 +242,23 @@ async def start_app(fake: FakeUpstream, database: Database) -> AsyncIterator[Sta
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
-        client = httpx.AsyncClient(base_url=base_url, timeout=30.0)
-        started.append((server, task, client))
-        return RunningApp(app, settings, base_url, client)
+        anon = httpx.AsyncClient(base_url=base_url, timeout=30.0)
+        running = RunningApp(app, settings, base_url, anon, anon, [anon])
+        started.append((server, task, running))
+        if database.admin_token is None:
+            await running.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+            async with app.state.session_factory() as session, session.begin():
+                admin = await users.by_email(session, ADMIN_EMAIL)
+                assert admin is not None
+                database.admin_token = (await auth.issue(session, settings, admin)).token
+        running.client = running.new_client(headers={"Authorization": f"Bearer {database.admin_token}"})
+        return running
 
     yield start
     fake.reset()  # release anything hanging so the servers can stop
-    for server, task, client in reversed(started):
-        await client.aclose()
+    for server, task, running in reversed(started):
+        for client in running.clients:
+            await client.aclose()
         server.should_exit = True
         await task
 

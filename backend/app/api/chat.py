@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.api.deps import ChainDep, CurrentCandidate, SessionDep, SessionFactoryDep, SettingsDep
-from app.models import Candidate, ChatMessage, Role
+from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
+from app.models import Candidate, ChatMessage, Role, User
 from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
 from app.services import candidates
 from app.services import chat as chat_service
@@ -40,7 +40,12 @@ async def read_history(
 
 
 async def _answer(
-    session: SessionDep, chain: ChainDep, settings: SettingsDep, candidate: Candidate, question: ChatMessage
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    candidate: Candidate,
+    question: ChatMessage,
+    user: User,
 ) -> ChatTurnPublic | JSONResponse:
     request = await chat_service.build_request(session, settings, candidate, question)
     # The user's message is durable before any provider is called: nothing after this can lose it.
@@ -56,6 +61,7 @@ async def _answer(
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     reply = await chat_service.store_reply(session, question, result)
+    await chat_service.audit_reply(session, user.id, user.email, reply)
     return ChatTurnPublic(
         user_message=ChatMessagePublic.model_validate(question),
         assistant_message=ChatMessagePublic.model_validate(reply),
@@ -64,7 +70,7 @@ async def _answer(
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
 async def post_message(
-    body: ChatMessageCreate, session: SessionDep, chain: ChainDep, settings: SettingsDep
+    body: ChatMessageCreate, user: CurrentUser, session: SessionDep, chain: ChainDep, settings: SettingsDep
 ) -> ChatTurnPublic | JSONResponse:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
@@ -72,7 +78,7 @@ async def post_message(
     message = await chat_service.add_message(session, candidate, Role(body.role), content)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, settings, candidate, message)
+    return await _answer(session, chain, settings, candidate, message, user)
 
 
 @router.post(
@@ -82,12 +88,17 @@ async def post_message(
     responses=_FAILURE_RESPONSES,
 )
 async def regenerate(
-    candidate: CurrentCandidate, message_id: int, session: SessionDep, chain: ChainDep, settings: SettingsDep
+    candidate: CurrentCandidate,
+    message_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, settings, candidate, question)
+    return await _answer(session, chain, settings, candidate, question, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -102,6 +113,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 async def stream_message(
     body: ChatMessageCreate,
     request: Request,
+    user: CurrentUser,
     session: SessionDep,
     session_factory: SessionFactoryDep,
     chain: ChainDep,
@@ -131,7 +143,9 @@ async def stream_message(
 
     async def run() -> None:
         try:
-            await chat_service.run_streamed_turn(session_factory, chain, message.id, llm_request, emit)
+            await chat_service.run_streamed_turn(
+                session_factory, chain, message.id, llm_request, emit, actor=(user.id, user.email)
+            )
         finally:
             queue.put_nowait(None)
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.models import Candidate
-from app.services import candidates
+from app.core.security import same, token_hash
+from app.models import Candidate, User, UserRole
+from app.services import auth, candidates
 from app.services.llm import ProviderChain
+
+SESSION_COOKIE = "nexus_session"
+CSRF_COOKIE = "nexus_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -53,3 +59,46 @@ async def get_current_candidate(candidate_id: CandidateID, session: SessionDep) 
 
 
 CurrentCandidate = Annotated[Candidate, Depends(get_current_candidate)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_current_user(request: Request, session: SessionDep) -> User:
+    """A bearer token (API clients) or the session cookie (the page); cookie writes must carry the CSRF token."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    via_cookie = False
+    if scheme.lower() == "bearer" and credentials.strip():
+        token = credentials.strip()
+    elif request.cookies.get(SESSION_COOKIE):
+        token, via_cookie = request.cookies[SESSION_COOKIE], True
+    else:
+        raise _unauthorized("Требуется вход в систему")
+    resolved = await auth.resolve(session, token)
+    if resolved is None:
+        raise _unauthorized("Сессия истекла или была завершена. Войдите снова.")
+    auth_session, user = resolved
+    if via_cookie and request.method not in SAFE_METHODS:
+        csrf = request.headers.get(CSRF_HEADER, "")
+        if not csrf or not same(token_hash(csrf), auth_session.csrf_hash):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Запрос отклонён (нет CSRF-токена). Обновите страницу.")
+    request.state.auth_session = auth_session
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def require_admin(user: CurrentUser) -> User:
+    if user.role != UserRole.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Доступно только администратору")
+    return user
+
+
+AdminUser = Annotated[User, Depends(require_admin)]

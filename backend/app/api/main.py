@@ -1,8 +1,13 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.api import chat
-from app.api.routes import candidates
+from app.api.deps import get_current_user, require_admin
+from app.api.routes import audit, auth, candidates, users
 
 api_router = APIRouter(prefix="/api")
-api_router.include_router(chat.router)
-api_router.include_router(candidates.router)
+# Everything under /api needs a login except /api/auth/login; user management and the audit log need an admin.
+api_router.include_router(auth.router)
+api_router.include_router(chat.router, dependencies=[Depends(get_current_user)])
+api_router.include_router(candidates.router, dependencies=[Depends(get_current_user)])
+api_router.include_router(users.router, dependencies=[Depends(require_admin)])
+api_router.include_router(audit.router, dependencies=[Depends(require_admin)])

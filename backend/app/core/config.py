@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     LLM_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.7
     LLM_MAX_TOKENS: PositiveInt = 2000
 
+    # --- Accounts and access ---
+    FIRST_SUPERUSER: str | None = None
+    FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
+    SESSION_TTL_HOURS: PositiveFloat = 12.0
+    COOKIE_SECURE: bool | None = None
+    """None: Secure cookies exactly when the request came over HTTPS."""
+    CORS_ORIGINS: list[str] = []
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: PositiveInt = 5
+    LOGIN_MAX_FAILURES_PER_ADDRESS: PositiveInt = 20
+    LOGIN_FAILURE_WINDOW_MINUTES: PositiveInt = 15
+    FOREIGN_PROVIDERS: list[str] = ["openrouter"]
+    """Providers outside Russia: sending personal data to them is a cross-border transfer (152-FZ art. 12)."""
+
     # --- Chat ---
     CHAT_MAX_MESSAGE_CHARS: PositiveInt = 8000
     CHAT_HISTORY_MESSAGES: PositiveInt = 20
@@ -125,6 +138,13 @@ class Settings(BaseSettings):
         if not sep or not client_id or not secret:
             raise ValueError("is not base64 of 'client_id:client_secret'")
         return SecretStr(raw)
+
+    @field_validator("CORS_ORIGINS", "FOREIGN_PROVIDERS", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("OPENROUTER_API_KEY", mode="after")
     @classmethod

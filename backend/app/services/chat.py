@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.models import Candidate, ChatMessage, MessageStatus, Role
 from app.schemas import ChatMessagePublic
+from app.services import audit
 from app.services.llm import AllProvidersFailed, Delta, LLMRequest, LLMResult, ProviderChain, Restart
 
 logger = logging.getLogger("app.chat")
@@ -153,6 +154,19 @@ async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMR
     return reply
 
 
+async def audit_reply(session: AsyncSession, actor_id: int, actor_email: str, reply: ChatMessage) -> None:
+    """AI runs are audited with the provider and model that produced them (who sent what where)."""
+    await audit.record(
+        session,
+        "ai.chat",
+        actor_id=actor_id,
+        actor_email=actor_email,
+        entity_type="candidate",
+        entity_id=reply.candidate_id,
+        details={"message_id": reply.id, "provider": reply.provider, "model": reply.model},
+    )
+
+
 async def mark_failed(session: AsyncSession, question: ChatMessage, failure: AllProvidersFailed) -> None:
     question.status = MessageStatus.FAILED
     question.error = failure.user_message
@@ -172,6 +186,8 @@ async def run_streamed_turn(
     question_id: int,
     request: LLMRequest,
     emit: Callable[[str, dict[str, Any]], None],
+    *,
+    actor: tuple[int, str],
 ) -> None:
     """Run the chain for a stored question and store the outcome with its own sessions.
 
@@ -189,6 +205,7 @@ async def run_streamed_turn(
                     async with session_factory() as session, session.begin():
                         question = await session.get_one(ChatMessage, question_id)
                         reply = await store_reply(session, question, event.result)
+                        await audit_reply(session, *actor, reply)
                     emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():

@@ -1,0 +1,60 @@
+"""Admin-only user management."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select
+
+from app.api.deps import AdminUser, SessionDep, client_ip
+from app.models import User, UserRole
+from app.schemas import UserCreate, UserPublic, UserUpdate
+from app.services import audit, auth, users
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/", response_model=list[UserPublic])
+async def list_users(session: SessionDep) -> Sequence[User]:
+    return (await session.scalars(select(User).order_by(User.id))).all()
+
+
+@router.post("/", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, request: Request) -> User:
+    user = await users.create(
+        session, email=data.email, display_name=data.display_name, password=data.password, role=UserRole(data.role)
+    )
+    await audit.record(
+        session, "user.create", actor=admin, entity_type="user", entity_id=user.id, ip=client_ip(request)
+    )
+    return user
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session: SessionDep, request: Request) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Пользователь не найден")
+    changes = data.model_dump(exclude_unset=True)
+    if user.id == admin.id and (changes.get("role") == "recruiter" or changes.get("is_active") is False):
+        raise HTTPException(status.HTTP_409_CONFLICT, "Нельзя лишить прав или отключить самого себя")
+    if "password" in changes and changes["password"] is not None:
+        await users.set_password(session, user, changes.pop("password"))
+        await auth.revoke_all(session, user)
+    for key, value in changes.items():
+        if value is not None:
+            setattr(user, key, value)
+    if changes.get("is_active") is False:
+        await auth.revoke_all(session, user)
+    await session.flush()
+    await audit.record(
+        session,
+        "user.update",
+        actor=admin,
+        entity_type="user",
+        entity_id=user.id,
+        ip=client_ip(request),
+        details={"fields": sorted(data.model_dump(exclude_unset=True))},
+    )
+    return user
