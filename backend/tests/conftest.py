@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.core import migrations
 from app.core.config import Settings
 from app.core.db import create_engine
+from app.core.security import token_hash
 from app.main import create_app
 from app.models import Base, UserRole
-from app.core.security import token_hash
 from app.services import auth, users
 from tests.fake_upstream import FakeUpstream
 
