@@ -24,7 +24,17 @@ from gigachat import GigaChat
 from gigachat import exceptions as gx
 
 from app.core.config import Settings, get_settings
-from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, ProviderEvent, check_finish
+from app.services.llm import (
+    Delta,
+    ErrorKind,
+    Finish,
+    LLMRequest,
+    ProviderError,
+    ProviderEvent,
+    check_finish,
+    finish_event,
+    http_error,
+)
 
 logger = logging.getLogger("app.gigachat")
 
@@ -76,15 +86,7 @@ def translate_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, gx.ResponseError):
         status = exc.status_code
         detail = _body_message(exc.content)
-        if status == 429:
-            return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=_retry_after(exc))
-        if status in (401, 403):
-            return ProviderError(ErrorKind.AUTH, detail, status=status)
-        if status == 402:
-            return ProviderError(ErrorKind.PAYMENT, detail, status=status)
-        if status >= 500:
-            return ProviderError(ErrorKind.SERVER, detail, status=status)
-        return ProviderError(ErrorKind.BAD_REQUEST, detail, status=status)
+        return http_error(status, detail, _retry_after(exc))
     if isinstance(exc, gx.GigaChatException):
         return ProviderError(ErrorKind.BAD_REQUEST, type(exc).__name__)
     if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
@@ -228,14 +230,9 @@ class GigaChatService:
                         finish_reason = choice.finish_reason
         except Exception as exc:
             raise translate_error(exc) from None
-        if finish_reason is None:
-            return  # the chain reports a stream without a closing chunk as truncated
-        yield Finish(
-            finish_reason=finish_reason,
-            model=model,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-        )
+        finish = finish_event(finish_reason, model, usage)
+        if finish is not None:  # without it the chain reports the stream as truncated
+            yield finish
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:

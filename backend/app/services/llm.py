@@ -126,6 +126,31 @@ class ProviderError(Exception):
         return self.kind not in _NOT_HEALTH
 
 
+def http_error(status: int, detail: str | None, retry_after: float | None = None) -> ProviderError:
+    """Classify an HTTP error status the same way for every provider."""
+    if status == 429:
+        return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=retry_after)
+    if status in (401, 403):
+        return ProviderError(ErrorKind.AUTH, detail, status=status)
+    if status == 402:
+        return ProviderError(ErrorKind.PAYMENT, detail, status=status)
+    if status >= 500 or status == 408:
+        return ProviderError(ErrorKind.SERVER, detail, status=status)
+    return ProviderError(ErrorKind.BAD_REQUEST, detail, status=status)
+
+
+def finish_event(finish_reason: str | None, model: str | None, usage: object) -> Finish | None:
+    """The closing event from the last chunks of a stream; None when the stream never said it was finished."""
+    if finish_reason is None:
+        return None
+    return Finish(
+        finish_reason=finish_reason,
+        model=model,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+    )
+
+
 class Provider(Protocol):
     name: str
     title: str

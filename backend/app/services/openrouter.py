@@ -14,7 +14,7 @@ import httpx2
 import openai
 
 from app.core.config import Settings
-from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, ProviderEvent
+from app.services.llm import Delta, ErrorKind, LLMRequest, ProviderError, ProviderEvent, finish_event, http_error
 
 logger = logging.getLogger("app.openrouter")
 
@@ -42,17 +42,7 @@ def translate_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        detail = _error_message(exc.body)
-        if status == 429:
-            return ProviderError(ErrorKind.RATE_LIMIT, detail, status=status, retry_after=_retry_after(exc.response))
-        if status in (401, 403):
-            return ProviderError(ErrorKind.AUTH, detail, status=status)
-        if status == 402:
-            return ProviderError(ErrorKind.PAYMENT, detail, status=status)
-        if status >= 500 or status == 408:
-            return ProviderError(ErrorKind.SERVER, detail, status=status)
-        return ProviderError(ErrorKind.BAD_REQUEST, detail, status=status)
+        return http_error(exc.status_code, _error_message(exc.body), _retry_after(exc.response))
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(ErrorKind.TIMEOUT)
     if isinstance(exc, openai.APIConnectionError):
@@ -128,14 +118,9 @@ class OpenRouterService:
                             finish_reason = choice.finish_reason
         except Exception as exc:
             raise translate_error(exc) from None
-        if finish_reason is None:
-            return
-        yield Finish(
-            finish_reason=finish_reason,
-            model=model,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-        )
+        finish = finish_event(finish_reason, model, usage)
+        if finish is not None:
+            yield finish
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:
