@@ -54,7 +54,8 @@ async def test_recruiter_gets_403_on_admin_routes(api: RunningApp) -> None:
 
 
 async def test_login_by_form_gives_a_bearer_token_and_a_cookie(api: RunningApp) -> None:
-    response = await api.anon.post("/api/auth/login", data={"username": ADMIN_EMAIL.upper(), "password": ADMIN_PASSWORD})
+    form = {"username": ADMIN_EMAIL.upper(), "password": ADMIN_PASSWORD}
+    response = await api.anon.post("/api/auth/login", data=form)
 
     assert response.status_code == 200
     body = response.json()
