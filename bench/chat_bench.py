@@ -29,13 +29,13 @@ import uvicorn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
-from app.core import migrations  # noqa: E402
-from app.core.config import Settings  # noqa: E402
-from app.core.db import create_engine  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.models import UserRole  # noqa: E402
-from app.services import auth, users  # noqa: E402
-from tests.fake_upstream import Fault, FakeUpstream  # noqa: E402
+from app.core import migrations
+from app.core.config import Settings
+from app.core.db import create_engine
+from app.main import create_app
+from app.models import UserRole
+from app.services import auth, users
+from tests.fake_upstream import FakeUpstream, Fault
 
 
 class _Server(uvicorn.Server):
@@ -54,7 +54,9 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def timed(count: int, concurrency: int, call: Callable[[int], Awaitable[float]]) -> list[float]:
+async def timed(
+    count: int, concurrency: int, call: Callable[[int], Awaitable[float]]
+) -> list[float]:
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> float:
@@ -75,7 +77,10 @@ async def sdk_baseline(fake: FakeUpstream, turns: int) -> dict[str, float]:
         scope=fake.scope,
         model="GigaChat-2",
     )
-    payload = {"model": "GigaChat-2", "messages": [{"role": "user", "content": "Вопрос"}]}
+    payload = {
+        "model": "GigaChat-2",
+        "messages": [{"role": "user", "content": "Вопрос"}],
+    }
 
     async def call(_: int) -> float:
         started = time.perf_counter()
@@ -92,11 +97,15 @@ async def sdk_baseline(fake: FakeUpstream, turns: int) -> dict[str, float]:
 async def main(turns: int, concurrency: int) -> dict[str, object]:
     fake = FakeUpstream().start()
     fake.chunk_delay = 0.0
-    fake.scope = "GIGACHAT_API_B2B"  # PERS would serialise everything to one request at a time
+    fake.scope = (
+        "GIGACHAT_API_B2B"  # PERS would serialise everything to one request at a time
+    )
     workdir = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{workdir / 'bench.db'}"),
+        DATABASE_URL=os.environ.get(
+            "BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        ),
         GIGACHAT_API_KEY=fake.credentials,
         GIGACHAT_SCOPE="GIGACHAT_API_B2B",
         GIGACHAT_BASE_URL=fake.gigachat_base_url,
@@ -110,35 +119,55 @@ async def main(turns: int, concurrency: int) -> dict[str, object]:
     await engine.dispose()
 
     app = create_app(settings)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
     base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     async with app.state.session_factory() as session, session.begin():
         admin = await users.create(
-            session, email="bench@example.com", display_name="bench", password="bench-password", role=UserRole.ADMIN
+            session,
+            email="bench@example.com",
+            display_name="bench",
+            password="bench-password",
+            role=UserRole.ADMIN,
         )
         token = (await auth.issue(session, settings, admin)).token
 
     results: dict[str, object] = {}
     results["fake_upstream_alone"] = await sdk_baseline(fake, turns)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
         candidate = (
-            await client.post("/api/candidates/", json={"full_name": "Бенчмарк", "resume_text": "Python " * 300})
+            await client.post(
+                "/api/candidates/",
+                json={"full_name": "Бенчмарк", "resume_text": "Python " * 300},
+            )
         ).json()
 
         async def blocking(i: int) -> float:
             started = time.perf_counter()
             response = await client.post(
-                "/api/chat/", json={"candidate_id": candidate["id"], "role": "user", "content": f"Вопрос {i}"}
+                "/api/chat/",
+                json={
+                    "candidate_id": candidate["id"],
+                    "role": "user",
+                    "content": f"Вопрос {i}",
+                },
             )
             assert response.status_code == 201, response.text
             return time.perf_counter() - started
 
         async def first_delta(i: int) -> float:
             started = time.perf_counter()
-            body = {"candidate_id": candidate["id"], "role": "user", "content": f"Поток {i}"}
+            body = {
+                "candidate_id": candidate["id"],
+                "role": "user",
+                "content": f"Поток {i}",
+            }
             elapsed: float | None = None
             async with client.stream("POST", "/api/chat/stream", json=body) as response:
                 async for line in response.aiter_lines():
@@ -149,22 +178,32 @@ async def main(turns: int, concurrency: int) -> dict[str, object]:
 
         await timed(10, 1, blocking)  # warm-up: OAuth, connection pools, SQLite pages
         results["post_chat_sequential"] = percentiles(await timed(turns, 1, blocking))
-        results[f"post_chat_concurrency_{concurrency}"] = percentiles(await timed(turns, concurrency, blocking))
-        results["stream_first_delta_sequential"] = percentiles(await timed(turns, 1, first_delta))
+        results[f"post_chat_concurrency_{concurrency}"] = percentiles(
+            await timed(turns, concurrency, blocking)
+        )
+        results["stream_first_delta_sequential"] = percentiles(
+            await timed(turns, 1, first_delta)
+        )
         fake.gigachat.set_default(Fault.status(503))
-        results["post_chat_with_fallback_sequential"] = percentiles(await timed(turns // 2, 1, blocking))
+        results["post_chat_with_fallback_sequential"] = percentiles(
+            await timed(turns // 2, 1, blocking)
+        )
         fake.gigachat.set_default(None)
         history = await client.get(f"/api/chat/{candidate['id']}")
         results["history_messages"] = len(history.json())
         started = time.perf_counter()
         for _ in range(20):
             await client.get(f"/api/chat/{candidate['id']}")
-        results["get_history_ms_avg"] = round((time.perf_counter() - started) / 20 * 1000, 1)
+        results["get_history_ms_avg"] = round(
+            (time.perf_counter() - started) / 20 * 1000, 1
+        )
 
     server.should_exit = True
     await task
     fake.stop()
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
     results["database"] = settings.DATABASE_URL.split(":")[0]
     return results
 
@@ -175,4 +214,10 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.turns, args.concurrency)), ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            asyncio.run(main(args.turns, args.concurrency)),
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
