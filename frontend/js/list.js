@@ -50,33 +50,37 @@ export function stageBadge(stage) {
   return h("span", { class: `badge badge--${stage}` }, stageLabel(stage));
 }
 
+function cell(label, value) {
+  const empty = value === null || value === undefined || value === "";
+  return h("td", { "data-label": label, class: empty ? "is-empty" : null }, empty ? h("span", { class: "muted" }, "—") : value);
+}
+
 function row(candidate) {
   const href = `/candidate-view.html?id=${candidate.id}`;
   const vacancy = candidate.vacancy_id ? vacancies.get(candidate.vacancy_id) : null;
-  const tr = h(
+  return h(
     "tr",
     { class: "table__row", dataset: { href } },
     h(
       "td",
       { class: "cell-person", "data-label": "Кандидат" },
-      h("span", { class: "avatar", "aria-hidden": "true" }, initials(candidate.full_name)),
       h(
-        "span",
-        { class: "cell-person__text" },
-        h("a", { href, class: "cell-person__name" }, candidate.full_name),
-        h("span", { class: "cell-person__sub" }, candidate.position || candidate.email || ""),
+        "div",
+        { class: "cell-person__inner" },
+        h("span", { class: "avatar", "aria-hidden": "true" }, initials(candidate.full_name)),
+        h(
+          "span",
+          { class: "cell-person__text" },
+          h("a", { href, class: "cell-person__name" }, candidate.full_name),
+          h("span", { class: "cell-person__sub" }, candidate.position || candidate.email || ""),
+        ),
       ),
     ),
-    h("td", { "data-label": "Этап" }, candidate.stage ? stageBadge(candidate.stage) : "—"),
-    h("td", { "data-label": "Вакансия" }, vacancy ? vacancy.title : h("span", { class: "muted" }, "—")),
-    h("td", { "data-label": "Город" }, candidate.city || h("span", { class: "muted" }, "—")),
-    h(
-      "td",
-      { "data-label": "Добавлен" },
-      h("time", { datetime: isoAttr(candidate.created_at) }, formatDate(candidate.created_at)),
-    ),
+    cell("Этап", candidate.stage ? stageBadge(candidate.stage) : null),
+    cell("Вакансия", vacancy ? vacancy.title : null),
+    cell("Город", candidate.city),
+    cell("Добавлен", h("time", { datetime: isoAttr(candidate.created_at) }, formatDate(candidate.created_at))),
   );
-  return tr;
 }
 
 async function loadPipeline() {

@@ -4,24 +4,38 @@
 
 import { h } from "./dom.js";
 
-const INLINE = /(\*\*[^*\n]+?\*\*|__[^_\n]+?__|`[^`\n]+`|\*[^*\s\n][^*\n]*?\*|\[[^\]\n]+\]\([^)\s]+\))/g;
+const CODE = /`[^`\n]+`/g;
+// `__bold__` is left out on purpose: identifiers like window.__name__ are common in replies and must stay text.
+const EMPHASIS = /(\*\*[^*\n]+?\*\*|\*[^*\s\n][^*\n]*?\*|\[[^\]\n]+\]\([^)\s]+\))/g;
 
-function inline(text) {
+function emphasis(text) {
   const out = [];
   let last = 0;
-  for (const match of text.matchAll(INLINE)) {
+  for (const match of text.matchAll(EMPHASIS)) {
     if (match.index > last) out.push(text.slice(last, match.index));
     const token = match[0];
-    if (token.startsWith("**") || token.startsWith("__")) out.push(h("strong", null, inline(token.slice(2, -2))));
-    else if (token.startsWith("`")) out.push(h("code", null, token.slice(1, -1)));
+    if (token.startsWith("**")) out.push(h("strong", null, emphasis(token.slice(2, -2))));
     else if (token.startsWith("[")) {
       // Links are shown, not followed: a reply is not a place to click through to somewhere unknown.
       const close = token.indexOf("](");
       out.push(`${token.slice(1, close)} (${token.slice(close + 2, -1)})`);
-    } else out.push(h("em", null, inline(token.slice(1, -1))));
+    } else out.push(h("em", null, emphasis(token.slice(1, -1))));
     last = match.index + token.length;
   }
   if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+// Code spans first: nothing inside backticks is formatting.
+function inline(text) {
+  const out = [];
+  let last = 0;
+  for (const match of text.matchAll(CODE)) {
+    if (match.index > last) out.push(...emphasis(text.slice(last, match.index)));
+    out.push(h("code", null, match[0].slice(1, -1)));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) out.push(...emphasis(text.slice(last)));
   return out;
 }
 
