@@ -24,7 +24,17 @@ from gigachat import GigaChat
 from gigachat import exceptions as gx
 
 from app.core.config import Settings, get_settings
-from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, ProviderEvent, check_finish
+from app.services.llm import (
+    Delta,
+    ErrorKind,
+    Finish,
+    LLMRequest,
+    ProviderError,
+    ProviderEvent,
+    StructuredReply,
+    StructuredSpec,
+    check_finish,
+)
 
 logger = logging.getLogger("app.gigachat")
 
@@ -137,6 +147,16 @@ class GigaChatService:
 
     @cached_property
     def client(self) -> GigaChat:
+        return self._build_client(self.settings.GIGACHAT_TIMEOUT)
+
+    @cached_property
+    def structured_client(self) -> GigaChat:
+        """A client for non-streamed structured answers. The SDK has one timeout per network phase, and a
+        non-streamed reply sends nothing until the whole document is generated, so this client waits as
+        long as the chain allows (plus a second, so the chain's own deadline is the one reported)."""
+        return self._build_client(max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1))
+
+    def _build_client(self, timeout: float) -> GigaChat:
         key = self.settings.GIGACHAT_API_KEY
         if key is None:
             raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
@@ -152,7 +172,7 @@ class GigaChatService:
             credentials=key.get_secret_value(),
             scope=self.settings.GIGACHAT_SCOPE.value,
             model=self.settings.GIGACHAT_MODEL,
-            timeout=self.settings.GIGACHAT_TIMEOUT,
+            timeout=timeout,
             max_retries=0,
             **kwargs,
         )
@@ -237,10 +257,38 @@ class GigaChatService:
             completion_tokens=getattr(usage, "completion_tokens", None),
         )
 
+    async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredReply:
+        """A forced function call: GigaChat returns the document as `function_call.arguments`, a JSON object."""
+        payload = self._payload(request.messages, request.temperature, request.max_tokens)
+        # Passed through untyped: the SDK's `Function` model keeps only a few JSON-schema keywords and
+        # would silently drop the `required` lists of nested objects.
+        payload["additional_fields"] = {
+            "functions": [{"name": spec.name, "description": spec.description, "parameters": spec.schema}],
+            "function_call": {"name": spec.name},
+        }
+        try:
+            response = await self.structured_client.achat(payload)
+        except Exception as exc:
+            raise translate_error(exc) from None
+        if not response.choices:
+            raise ProviderError(ErrorKind.MALFORMED, "ответ без вариантов")
+        choice = response.choices[0]
+        call = choice.message.function_call
+        data = call.arguments if call is not None and call.arguments is not None else choice.message.content
+        return StructuredReply(
+            data=data,
+            finish_reason=choice.finish_reason,
+            model=response.model,
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+        )
+
     async def aclose(self) -> None:
-        if "client" in self.__dict__:
-            await self.client.aclose()
-            self.client.close()
+        for name in ("client", "structured_client"):
+            if name in self.__dict__:
+                client: GigaChat = self.__dict__[name]
+                await client.aclose()
+                client.close()
 
     def _payload(self, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> dict[str, Any]:
         return {
