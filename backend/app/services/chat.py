@@ -89,9 +89,7 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     return message
 
 
-def _profile(
-    candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | None, settings: Settings
-) -> str:
+def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | None, settings: Settings) -> str:
     # Contacts (email, phone, links) never go to a model: the assistant does not need them.
     lines = [f"Кандидат: {candidate.full_name}"]
     if candidate.position:

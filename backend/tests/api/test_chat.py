@@ -16,7 +16,7 @@ from tests.conftest import (
     read_sse,
     wait_until,
 )
-from tests.fake_upstream import Fault, FakeUpstream
+from tests.fake_upstream import FakeUpstream, Fault
 
 pytestmark = pytest.mark.usefixtures("database")
 

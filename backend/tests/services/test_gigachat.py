@@ -16,7 +16,7 @@ from app.core.config import Settings
 from app.services.gigachat import GigaChatError, GigaChatService, build_ssl_context
 from app.services.llm import LLMRequest, ProviderChain
 from tests.conftest import REPO_ROOT, Database, fake_settings
-from tests.fake_upstream import Fault, FakeUpstream
+from tests.fake_upstream import FakeUpstream, Fault
 
 
 def gigachat_only(fake: FakeUpstream, **overrides: Any) -> Settings:

@@ -14,7 +14,7 @@ import pytest
 
 from app.services.llm import AllProvidersFailed, CircuitBreaker, LLMRequest, ProviderChain
 from tests.conftest import Database, RunningApp, StartApp, create_candidate, fake_settings
-from tests.fake_upstream import Fault, FakeUpstream
+from tests.fake_upstream import FakeUpstream, Fault
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -19,7 +19,7 @@ _FAILURES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/", response_model=AnalysisPublic, status_code=status.HTTP_201_CREATED, responses=_FAILURES)
+@router.post("", response_model=AnalysisPublic, status_code=status.HTTP_201_CREATED, responses=_FAILURES)
 async def create_analysis(
     candidate: CurrentCandidate,
     session: SessionDep,
@@ -35,7 +35,7 @@ async def create_analysis(
     return await analysis.store(session, candidate, prepared, outcome)
 
 
-@router.get("/", response_model=list[AnalysisPublic])
+@router.get("", response_model=list[AnalysisPublic])
 async def list_analyses(candidate: CurrentCandidate, session: SessionDep) -> list[Analysis]:
     """Newest first."""
     return await analysis.list_(session, candidate.id)
