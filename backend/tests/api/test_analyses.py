@@ -200,7 +200,8 @@ async def test_malformed_twice_is_a_clear_error_and_nothing_is_stored(
 
     assert response.status_code == 502
     body = response.json()
-    assert body["detail"].startswith("ИИ вернул результат анализа не по схеме") and "Ничего не сохранено" in body["detail"]
+    assert body["detail"].startswith("ИИ вернул результат анализа не по схеме")
+    assert "Ничего не сохранено" in body["detail"]
     assert [a["error"] for a in body["attempts"]] == ["invalid_output", "invalid_output"]
     assert "не является JSON" in body["attempts"][0]["detail"]
     assert fake.gigachat.request_count == 2 and fake.openrouter.request_count == 0
