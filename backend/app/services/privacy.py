@@ -35,10 +35,16 @@ _GENDER_AGE = re.compile(r"(?i)\b(?:мужчина|женщина)\b(?:,?\s*\d{1
 _BORN = re.compile(r"(?i)\bродил(?:ся|ась)\b[^,;\n]*")
 
 
+def _mask_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    kept = url.rstrip(".,;:!?)»\"'")  # punctuation after a link belongs to the sentence
+    return CONTACT + url[len(kept) :]
+
+
 def redact_contacts(text: str) -> str:
     """Remove emails, links, messenger handles and phone numbers."""
     text = _EMAIL.sub(CONTACT, text)
-    text = _URL.sub(CONTACT, text)
+    text = _URL.sub(_mask_url, text)
     text = _HANDLE.sub(CONTACT, text)
     text = _RU_PHONE.sub(CONTACT, text)
     return _INTL_PHONE.sub(CONTACT, text)
