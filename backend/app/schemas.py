@@ -229,7 +229,9 @@ class Claim(BaseModel):
     @field_validator("evidence_quote")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
+        if value is None or not value.strip():
+            return None
+        return value.strip()
 
 
 class CriterionScore(BaseModel):

@@ -16,6 +16,14 @@ from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
 from app.services import resumes
 
 NOT_FOUND = "Кандидат не найден"
+STAGE_TITLES = {
+    Stage.NEW: "Новый",
+    Stage.SCREENING: "Скрининг",
+    Stage.INTERVIEW: "Интервью",
+    Stage.OFFER: "Оффер",
+    Stage.HIRED: "Принят",
+    Stage.REJECTED: "Отказ",
+}
 REASON_REQUIRED = "Для отказа укажите причину"
 CONTACT_FIELDS = ("email", "phone")
 
@@ -162,7 +170,7 @@ async def change_stage(session: AsyncSession, candidate: Candidate, data: StageC
     """Move the candidate and append the move to the history. Any stage may follow any other, so a
     recruiter can undo a mistake; a rejection needs a reason."""
     if data.stage == candidate.stage:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"Кандидат уже на этапе «{data.stage.value}»")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
     if data.stage is Stage.REJECTED and not data.reason:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, REASON_REQUIRED)
     change = StageChange(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
-from app.schemas import ChatMessagePublic
+from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import analysis
 from app.services.llm import AllProvidersFailed, Delta, LLMRequest, LLMResult, ProviderChain, Restart
 from app.services.privacy import neutralise_delimiters, redact_contacts
@@ -104,10 +104,10 @@ def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | N
         if vacancy.key_skills:
             lines.append(f"Ключевые навыки вакансии: {', '.join(vacancy.key_skills)}")
     if latest is not None:
-        document = latest.result
+        document = AnalysisResult.model_validate(latest.result)
         lines.append(
-            f"Последний анализ ИИ (совет, не решение): соответствие {document.get('fit_score')}/100. "
-            f"{document.get('summary', '')} Рекомендация: {document.get('recommendation', '')}"
+            f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
+            f"{document.summary} Рекомендация: {document.recommendation}"
         )
     resume = redact_contacts((candidate.resume_text or "").strip())
     if resume:

@@ -541,10 +541,8 @@ class ProviderChain:
                     reply = await provider.complete_structured(request, spec)
             except TimeoutError:
                 raise ProviderError(ErrorKind.DEADLINE, f"дольше {self.timeouts.structured:g} с") from None
-        check_structured(reply)
-        assert reply.data is not None
         return StructuredResult(
-            data=reply.data,
+            data=check_structured(reply),
             provider=provider.name,
             model=reply.model or provider.model,
             finish_reason=reply.finish_reason,
@@ -627,15 +625,16 @@ def check_finish(finish: Finish | None, text: str) -> None:
         raise ProviderError(ErrorKind.EMPTY)
 
 
-def check_structured(reply: StructuredReply) -> None:
-    """Refusals and empty answers are the provider's failure (the next one may do better); a document that
-    does not match the schema is the caller's to repair."""
+def check_structured(reply: StructuredReply) -> dict[str, Any] | str:
+    """The reply's document. Refusals and empty answers are the provider's failure (the next one may do
+    better); a document that does not match the schema is the caller's to repair."""
     if reply.finish_reason == "blacklist":
         raise ProviderError(ErrorKind.BLACKLIST)
     if reply.finish_reason == "error":
         raise ProviderError(ErrorKind.MODEL_ERROR)
     if reply.data is None or (isinstance(reply.data, str) and not reply.data.strip()):
         raise ProviderError(ErrorKind.EMPTY)
+    return reply.data
 
 
 def describe_attempts(attempts: list[Attempt]) -> Iterator[str]:

@@ -54,8 +54,9 @@ class ExtractedResume:
 
 
 def _too_big(settings: Settings) -> str:
-    megabytes = settings.RESUME_MAX_BYTES / (1024 * 1024)
-    return f"Файл слишком большой: допустимо не больше {megabytes:g} МБ"
+    limit = settings.RESUME_MAX_BYTES
+    size = f"{limit / 1024**2:.3g} МБ" if limit >= 1024**2 else f"{limit / 1024:.3g} КБ"
+    return f"Файл слишком большой: допустимо не больше {size}"
 
 
 def sniff(data: bytes) -> ResumeKind | None:

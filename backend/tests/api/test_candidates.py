@@ -173,7 +173,7 @@ async def test_a_new_upload_replaces_the_old_file(api: RunningApp) -> None:
         ("fake.pdf", b"%PDF-1.4 not really a pdf", 422, "повреждён или защищён паролем"),
         ("scan.pdf", make_pdf([]), 422, "не найден текст"),
         ("empty.pdf", b"", 422, "Файл пустой"),
-        ("big.pdf", b"%PDF-1.4\n" + b"0" * 3000, 413, "не больше"),
+        ("big.pdf", b"%PDF-1.4\n" + b"0" * 3000, 413, "Файл слишком большой: допустимо не больше 2 КБ"),
     ],
     ids=["text", "old-word", "broken-pdf", "no-text", "empty", "too-big"],
 )
@@ -265,7 +265,7 @@ async def test_stage_rules(api: RunningApp) -> None:
 
     assert no_reason.status_code == 422 and no_reason.json()["detail"] == "Для отказа укажите причину"
     assert blank_reason.status_code == 422
-    assert same.status_code == 409 and "уже на этапе" in same.json()["detail"]
+    assert same.status_code == 409 and same.json()["detail"] == "Кандидат уже на этапе «Новый»"
     assert unknown.status_code == 422
     assert unknown.json()["detail"].startswith("Поле «этап» должно быть одним из: new, screening")
     history = (await api.client.get(f"/api/candidates/{candidate['id']}/stages")).json()
