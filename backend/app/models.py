@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -42,7 +54,41 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class VacancyStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Vacancy(Base):
+    __tablename__ = "vacancies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    requirements: Mapped[str | None] = mapped_column(Text)
+    key_skills: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
+    status: Mapped[str] = mapped_column(String(16), default=VacancyStatus.OPEN, server_default=VacancyStatus.OPEN.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Stage(StrEnum):
+    """The pipeline: new → screening → interview → offer → hired, or rejected (with a reason) from anywhere."""
+
+    NEW = "new"
+    SCREENING = "screening"
+    INTERVIEW = "interview"
+    OFFER = "offer"
+    HIRED = "hired"
+    REJECTED = "rejected"
 
 
 class Candidate(Base):
@@ -56,10 +102,72 @@ class Candidate(Base):
     resume_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    city: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
+    vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="SET NULL"), index=True)
+    stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW, server_default=Stage.NEW.value, index=True)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    skills: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    resume_file: Mapped[str | None] = mapped_column(String(255))
+    """The stored file's name inside RESUME_DIR (never a client-supplied path)."""
+    resume_filename: Mapped[str | None] = mapped_column(String(255))
+    """The name the file was uploaded with, for downloads."""
+    resume_content_type: Mapped[str | None] = mapped_column(String(100))
+    resume_size: Mapped[int | None]
+    resume_uploaded_at: Mapped[datetime | None]
+    email_normalized: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone_normalized: Mapped[str | None] = mapped_column(String(32), index=True)
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
     )
+    stage_changes: Mapped[list[StageChange]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+    analyses: Mapped[list[Analysis]] = relationship(cascade="all, delete-orphan", passive_deletes=True, lazy="raise")
+
+
+class StageChange(Base):
+    """One move of a candidate through the pipeline. Rows are only ever appended."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_candidate_changed", "candidate_id", "changed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    """None for the entry written when the candidate was created."""
+    to_stage: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str | None] = mapped_column(String(200))
+    """Who moved the candidate; stays empty until user accounts exist."""
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Analysis(Base):
+    """One AI analysis of a candidate. Rows are never rewritten: a new run is a new row.
+
+    `result` holds an `AnalysisResult` document whose `version` says how to read it.
+    """
+
+    __tablename__ = "analyses"
+    __table_args__ = (Index("ix_analyses_candidate_created", "candidate_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="SET NULL"), index=True)
+    version: Mapped[int]
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    result: Mapped[dict[str, Any]]
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    latency_ms: Mapped[int]
+    attempts: Mapped[list[Any] | None]
+    dropped_quotes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Role(StrEnum):

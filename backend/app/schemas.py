@@ -5,11 +5,73 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from app.models import Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+OptionalText100 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=100)]
 Phone = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=50)]
+ResumeText = Annotated[str | None, Field(max_length=200_000)]
+LongText = Annotated[str | None, Field(max_length=20_000)]
+Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _unique_skills(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    unique = []
+    for value in values:
+        key = value.casefold()
+        if key not in seen:
+            seen.add(key)
+            unique.append(value)
+    return unique
+
+
+Skills = Annotated[list[Skill], Field(max_length=100), AfterValidator(_unique_skills)]
+VacancyRef = Annotated[int | None, Field(gt=0)]
+
+
+# --- vacancies ---------------------------------------------------------------------------------------
+
+
+class VacancyBase(BaseModel):
+    title: NonBlankName
+    description: LongText = None
+    requirements: LongText = None
+    key_skills: Skills = []
+    status: VacancyStatus = VacancyStatus.OPEN
+
+
+class VacancyCreate(VacancyBase):
+    pass
+
+
+class VacancyUpdate(BaseModel):
+    """Every field optional; only the fields sent are changed."""
+
+    title: NonBlankName | None = None
+    description: LongText = None
+    requirements: LongText = None
+    key_skills: Skills | None = None
+    status: VacancyStatus | None = None
+
+
+class VacancyPublic(VacancyBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VacanciesPublic(BaseModel):
+    data: list[VacancyPublic]
+    count: int
+
+
+# --- candidates --------------------------------------------------------------------------------------
 
 
 class CandidateBase(BaseModel):
@@ -17,7 +79,12 @@ class CandidateBase(BaseModel):
     email: EmailStr | None = None
     phone: Phone = None
     position: OptionalText200 = None
-    resume_text: Annotated[str | None, Field(max_length=200_000)] = None
+    resume_text: ResumeText = None
+    city: OptionalText100 = None
+    source: OptionalText100 = None
+    vacancy_id: VacancyRef = None
+    skills: Skills = []
+    notes: LongText = None
 
 
 class CandidateCreate(CandidateBase):
@@ -25,13 +92,18 @@ class CandidateCreate(CandidateBase):
 
 
 class CandidateUpdate(BaseModel):
-    """Every field optional; only the fields sent are changed."""
+    """Every field optional; only the fields sent are changed. The stage moves only via `POST …/stage`."""
 
     full_name: NonBlankName | None = None
     email: EmailStr | None = None
     phone: Phone = None
     position: OptionalText200 = None
-    resume_text: Annotated[str | None, Field(max_length=200_000)] = None
+    resume_text: ResumeText = None
+    city: OptionalText100 = None
+    source: OptionalText100 = None
+    vacancy_id: VacancyRef = None
+    skills: Skills | None = None
+    notes: LongText = None
 
 
 class CandidatePublic(CandidateBase):
@@ -39,6 +111,12 @@ class CandidatePublic(CandidateBase):
 
     id: int
     email: str | None = None
+    stage: Stage
+    rejection_reason: str | None = None
+    resume_filename: str | None = None
+    resume_content_type: str | None = None
+    resume_size: int | None = None
+    resume_uploaded_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -46,6 +124,29 @@ class CandidatePublic(CandidateBase):
 class CandidatesPublic(BaseModel):
     data: list[CandidatePublic]
     count: int
+
+
+class DuplicateCandidatePublic(BaseModel):
+    detail: str
+    existing_candidate_id: int
+    matched: list[Literal["email", "phone"]]
+
+
+class StageChangeCreate(BaseModel):
+    stage: Stage
+    reason: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)] = None
+
+
+class StageChangePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    candidate_id: int
+    from_stage: Stage | None
+    to_stage: Stage
+    reason: str | None
+    changed_by: str | None
+    changed_at: datetime
 
 
 class ChatMessageCreate(BaseModel):
@@ -109,6 +210,99 @@ class ReadyPublic(BaseModel):
     database: bool
     providers: list[ProviderStatus]
     warnings: list[str] = []
+
+
+# --- AI analysis -------------------------------------------------------------------------------------
+# The field descriptions below are part of the prompt: they reach the model inside the JSON schema.
+
+ModelText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Claim(BaseModel):
+    text: ModelText = Field(description="Утверждение о кандидате, одно предложение")
+    evidence_quote: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Дословная цитата из резюме, подтверждающая утверждение; null, если цитаты нет",
+    )
+
+    @field_validator("evidence_quote")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+
+class CriterionScore(BaseModel):
+    score: int = Field(ge=0, le=100, description="Оценка от 0 до 100")
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
+        description="Короткое обоснование оценки"
+    )
+
+
+class CriteriaScores(BaseModel):
+    skills: CriterionScore = Field(description="Навыки против требований вакансии")
+    experience: CriterionScore = Field(description="Опыт: объём, уровень задач, ответственность")
+    domain: CriterionScore = Field(description="Знание предметной области вакансии")
+    communication: CriterionScore = Field(description="Как ясно и структурно кандидат описывает свой опыт в резюме")
+
+
+class InterviewQuestion(BaseModel):
+    question: ModelText = Field(description="Вопрос для интервью")
+    gap: ModelText = Field(description="Какой пробел или риск проверяет вопрос")
+
+
+class AnalysisOutput(BaseModel):
+    """What the model must return for one analysis."""
+
+    summary: ModelText = Field(description="Краткое резюме оценки, 2–4 предложения")
+    fit_score: int = Field(ge=0, le=100, description="Общее соответствие вакансии, целое от 0 до 100")
+    criteria: CriteriaScores = Field(description="Оценки по критериям")
+    strengths: list[Claim] = Field(max_length=15, description="Сильные стороны, каждая с цитатой из резюме")
+    gaps: list[Claim] = Field(max_length=15, description="Пробелы относительно требований вакансии")
+    risks: list[Claim] = Field(max_length=15, description="Риски, которые стоит проверить")
+    interview_questions: list[InterviewQuestion] = Field(
+        max_length=15, description="Вопросы для интервью, нацеленные на пробелы и риски"
+    )
+    recommendation: ModelText = Field(description="Совет рекрутеру о следующем шаге; решение принимает человек")
+
+
+class AnalysisResult(AnalysisOutput):
+    """The stored analysis document. `version` changes whenever its shape does."""
+
+    version: Literal[1] = 1
+    advisory: Literal[True] = True
+    """The analysis is advice for a person; it never decides about a candidate on its own."""
+
+
+class AnalysisCreate(BaseModel):
+    vacancy_id: VacancyRef = None
+    """The vacancy to assess against; the candidate's own vacancy when omitted."""
+
+
+class AnalysisPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    candidate_id: int
+    vacancy_id: int | None
+    version: int
+    prompt_version: str
+    result: AnalysisResult
+    provider: str
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+    attempts: list[ProviderAttempt] | None
+    dropped_quotes: int
+    created_at: datetime
+
+
+class AnalysisFailurePublic(BaseModel):
+    detail: str
+    attempts: list[ProviderAttempt]
 
 
 class UserPublic(BaseModel):

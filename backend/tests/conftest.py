@@ -37,7 +37,18 @@ from tests.fake_upstream import FakeUpstream
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ENV_PREFIXES = ("GIGACHAT_", "OPENROUTER_", "LLM_", "CHAT_", "DATABASE_", "USE_GIGACHAT", "LOG_")
+ENV_PREFIXES = (
+    "GIGACHAT_",
+    "OPENROUTER_",
+    "LLM_",
+    "CHAT_",
+    "DATABASE_",
+    "USE_GIGACHAT",
+    "LOG_",
+    "DATA_DIR",
+    "RESUME_",
+    "ANALYSIS_",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -226,12 +237,15 @@ StartApp = Callable[..., Awaitable[RunningApp]]
 
 
 @pytest.fixture
-async def start_app(fake: FakeUpstream, database: Database) -> AsyncIterator[StartApp]:
-    """Start the real app under uvicorn on a free port; keyword arguments override settings."""
+async def start_app(fake: FakeUpstream, database: Database, tmp_path: Path) -> AsyncIterator[StartApp]:
+    """Start the real app under uvicorn on a free port; keyword arguments override settings.
+
+    Uploaded files go to a directory of this test, never to the repository's data/.
+    """
     started: list[tuple[_Server, asyncio.Task[None], RunningApp]] = []
 
     async def start(settings: Settings | None = None, **overrides: Any) -> RunningApp:
-        settings = settings or fake_settings(fake, database, **overrides)
+        settings = settings or fake_settings(fake, database, **{"DATA_DIR": tmp_path / "data", **overrides})
         app = create_app(settings)
         server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
         task = asyncio.create_task(server.serve())

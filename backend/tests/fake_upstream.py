@@ -11,6 +11,15 @@ can talk to it over real TCP. Faults are injected per target::
 
 Wire formats follow the GigaChat REST reference (OAuth v2, API v1 chat/models, SSE streaming,
 error bodies) and OpenRouter's OpenAI-compatible API (keep-alive comments, usage chunk, errors).
+
+Structured requests get structured answers: a GigaChat request with ``functions`` and a forced
+``function_call`` is answered with ``finish_reason="function_call"`` and the arguments as a JSON
+object; an OpenRouter request with a ``json_schema`` ``response_format`` gets the document as JSON
+content. The document is ``Fault.ok(json=...)`` when one is queued, otherwise a minimal instance
+built from the request's schema::
+
+    fake.gigachat.push(Fault.ok(json={"summary": "..."}))
+    fake.gigachat.push(Fault.ok(text="Не могу ответить"))  # the model ignored the function
 """
 
 from __future__ import annotations
@@ -156,11 +165,16 @@ class Fault:
     after_chunks: int = 0
     seconds: float = 0.0
     chunk_delay: float | None = None
+    structured: Any = field(default=None, hash=False)
 
     @classmethod
-    def ok(cls, text: str | None = None) -> Fault:
-        """A normal answer; ``text`` replaces the default reply."""
-        return cls(text=text)
+    def ok(cls, text: str | None = None, *, json: Any = None) -> Fault:
+        """A normal answer; ``text`` replaces the default reply.
+
+        ``json`` is a structured answer: GigaChat sends it as the arguments of the function call the
+        request forced, OpenRouter (or GigaChat without functions) as JSON text content.
+        """
+        return cls(text=text, structured=json)
 
     @classmethod
     def status(
@@ -380,6 +394,7 @@ class _Reply:
     prompt_tokens: int
     completion_tokens: int
     response_id: str
+    function_call: dict[str, Any] | None = None
 
 
 class _Dialect(Protocol):
@@ -425,10 +440,13 @@ class _GigaChatDialect:
         }
 
     def completion(self, reply: _Reply, error: dict[str, Any] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.function_call is not None:
+            message["function_call"] = reply.function_call
         return {
             "choices": [
                 {
-                    "message": {"role": "assistant", "content": reply.text},
+                    "message": message,
                     "index": 0,
                     "finish_reason": reply.finish_reason,
                 }
@@ -447,7 +465,10 @@ class _GigaChatDialect:
         return self._chunk(reply, {"delta": delta, "index": 0})
 
     def finish_chunk(self, reply: _Reply) -> dict[str, Any]:
-        chunk = self._chunk(reply, {"delta": {"content": ""}, "index": 0, "finish_reason": reply.finish_reason})
+        delta: dict[str, Any] = {"content": ""}
+        if reply.function_call is not None:
+            delta["function_call"] = reply.function_call
+        chunk = self._chunk(reply, {"delta": delta, "index": 0, "finish_reason": reply.finish_reason})
         chunk["usage"] = self._usage(reply)
         return chunk
 
@@ -1116,8 +1137,14 @@ class FakeUpstream:
             fault = self.gigachat._next_fault_locked()
             release = self._release
         messages = body["messages"]
+        function, schema = _gigachat_function(body)
         reply = self._reply(
-            "gigachat", fault, messages, self.gigachat_model or f"{body['model']}:{_GIGACHAT_VERSION_SUFFIX}"
+            "gigachat",
+            fault,
+            messages,
+            self.gigachat_model or f"{body['model']}:{_GIGACHAT_VERSION_SUFFIX}",
+            schema=schema,
+            function=function,
         )
         plan = _chat_plan(
             _GIGACHAT,
@@ -1147,7 +1174,9 @@ class FakeUpstream:
             fault = self.openrouter._next_fault_locked()
             release = self._release
         requested = body.get("model") if isinstance(body.get("model"), str) else DEFAULT_OPENROUTER_MODEL
-        reply = self._reply("openrouter", fault, messages, self.openrouter_model or requested)
+        reply = self._reply(
+            "openrouter", fault, messages, self.openrouter_model or requested, schema=_openrouter_schema(body)
+        )
         plan = _chat_plan(
             _OPENROUTER,
             fault,
@@ -1196,17 +1225,40 @@ class FakeUpstream:
         )
         return _PlannedResponse(plan, release)
 
-    def _reply(self, provider: str, fault: Fault, messages: Sequence[Any], model: str) -> _Reply:
-        text = fault.text if fault.text is not None else _default_reply_text(provider, messages)
+    def _reply(
+        self,
+        provider: str,
+        fault: Fault,
+        messages: Sequence[Any],
+        model: str,
+        *,
+        schema: Any = None,
+        function: str | None = None,
+    ) -> _Reply:
+        """``schema``: the request asked for a structured document; ``function``: as this GigaChat function."""
+        function_call: dict[str, Any] | None = None
+        finish_reason = fault.finish_reason
+        structured = fault.text is None and finish_reason == "stop" and (fault.structured is not None or schema)
+        if structured:
+            document = fault.structured if fault.structured is not None else _example_for_schema(schema)
+            if function is not None:
+                function_call = {"name": function, "arguments": document}
+                text, finish_reason = "", "function_call"
+            else:
+                text = json.dumps(document, ensure_ascii=False)
+        else:
+            text = fault.text if fault.text is not None else _default_reply_text(provider, messages)
         prompt_chars = "".join(_message_text(message) for message in messages)
+        answer_chars = text or json.dumps(function_call, ensure_ascii=False)
         return _Reply(
             text=text,
-            finish_reason=fault.finish_reason,
+            finish_reason=finish_reason,
             model=model,
             created=int(time.time()),
             prompt_tokens=max(1, _count_tokens(prompt_chars)),
-            completion_tokens=_count_tokens(text),
+            completion_tokens=_count_tokens(answer_chars),
             response_id=f"gen-{int(time.time())}-{secrets.token_hex(10)}",
+            function_call=function_call,
         )
 
     def _leave(self, target: UpstreamTarget, request_id: int) -> None:
@@ -1230,4 +1282,75 @@ def _validate_gigachat(body: Any) -> tuple[int, str] | None:
     for index, message in enumerate(messages):
         if isinstance(message, dict) and message.get("role") == "system" and index > 0:
             return 422, "Invalid params: system message must be the first message"
+    return _validate_functions(body)
+
+
+_FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_functions(body: dict[str, Any]) -> tuple[int, str] | None:
+    functions = body.get("functions")
+    call = body.get("function_call")
+    if functions is None:
+        if isinstance(call, dict):
+            return 422, "Invalid params: function_call requires functions"
+        return None
+    if not isinstance(functions, list) or not functions:
+        return 422, "Invalid params: functions must be a non-empty list"
+    names = []
+    for function in functions:
+        if not isinstance(function, dict) or not _FUNCTION_NAME_RE.match(str(function.get("name", ""))):
+            return 422, "Invalid params: function name must contain only Latin letters, digits and underscores"
+        if not isinstance(function.get("parameters"), dict):
+            return 422, "Invalid params: function parameters must be a JSON schema object"
+        names.append(function["name"])
+    if isinstance(call, dict) and call.get("name") not in names:
+        return 422, "Invalid params: function_call.name is not among functions"
+    if call is not None and not isinstance(call, dict) and call not in ("auto", "none"):
+        return 422, "Invalid params: function_call must be 'auto', 'none' or {name}"
+    return None
+
+
+def _gigachat_function(body: dict[str, Any]) -> tuple[str | None, Any]:
+    """The function a (validated) GigaChat request makes the model call, and its parameters schema."""
+    functions = body.get("functions")
+    call = body.get("function_call")
+    if not functions or call == "none":
+        return None, None
+    name = call["name"] if isinstance(call, dict) else functions[0]["name"]
+    chosen = next(f for f in functions if f["name"] == name)
+    return name, chosen["parameters"]
+
+
+def _openrouter_schema(body: dict[str, Any]) -> Any:
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        spec = response_format.get("json_schema")
+        return spec.get("schema", {}) if isinstance(spec, dict) else {}
+    return None
+
+
+def _example_for_schema(schema: Any) -> Any:
+    """A minimal instance of a JSON schema: what a structured request gets when no answer was queued."""
+    if not isinstance(schema, dict):
+        return {}
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        return {name: _example_for_schema(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return []
+    if kind == "string":
+        return "пример"
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return True
     return None

@@ -506,3 +506,93 @@ async def test_openai_cut_is_a_connection_error(fake: FakeUpstream) -> None:
 
     # openai 3.x runs on httpx2, so the cause is httpx2's exception, not httpx's.
     assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
+
+
+# --------------------------------------------------------------------------- structured answers
+
+RATING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "score": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "level": {"type": "string", "enum": ["junior", "senior"]},
+        "details": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
+    },
+    "required": ["summary", "score", "tags", "level", "details"],
+}
+
+
+def rating_request(name: str = "rate") -> dict[str, Any]:
+    return {
+        **user_chat(),
+        "functions": [{"name": "rate", "description": "Оценка", "parameters": RATING_SCHEMA}],
+        "function_call": {"name": name},
+    }
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_gigachat_forced_function_is_answered_with_object_arguments(fake: FakeUpstream) -> None:
+    fake.gigachat.push(Fault.ok(json={"summary": "Готово", "score": 7}))
+    async with make_giga(fake) as client:
+        programmed = await client.achat(rating_request())
+        default = await client.achat(rating_request())
+
+    choice = programmed.choices[0]
+    assert choice.finish_reason == "function_call" and choice.message.content == ""
+    assert choice.message.function_call is not None
+    assert choice.message.function_call.name == "rate"
+    assert choice.message.function_call.arguments == {"summary": "Готово", "score": 7}
+    assert programmed.usage.completion_tokens > 0
+    fallback_call = default.choices[0].message.function_call
+    assert fallback_call is not None
+    assert fallback_call.arguments == {
+        "summary": "пример",
+        "score": 0,
+        "tags": [],
+        "level": "junior",
+        "details": {"ok": True},
+    }
+    sent = fake.gigachat.last_request
+    assert sent is not None and sent["json"]["function_call"] == {"name": "rate"}
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_gigachat_text_fault_ignores_the_function_and_bad_names_are_rejected(fake: FakeUpstream) -> None:
+    fake.gigachat.push(Fault.ok(text="Не буду вызывать функцию"))
+    async with make_giga(fake) as client:
+        plain = await client.achat(rating_request())
+        with pytest.raises(gc_errors.UnprocessableEntityError) as caught:
+            await client.achat(rating_request(name="other"))
+
+    assert plain.choices[0].finish_reason == "stop"
+    assert plain.choices[0].message.content == "Не буду вызывать функцию"
+    assert plain.choices[0].message.function_call is None
+    assert caught.value.content is not None
+    assert json.loads(caught.value.content)["message"] == "Invalid params: function_call.name is not among functions"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_openrouter_json_schema_is_answered_with_json_content(fake: FakeUpstream) -> None:
+    fake.openrouter.push(Fault.ok(json={"summary": "Готово", "score": 9}))
+    fake.openrouter.push(Fault.ok(text="{not json"))
+    response_format: Any = {
+        "type": "json_schema",
+        "json_schema": {"name": "rate", "strict": True, "schema": RATING_SCHEMA},
+    }
+    client = make_openai(fake)
+    try:
+        replies = [
+            await client.chat.completions.create(
+                model="deepseek/deepseek-chat-v3-0324", messages=OPENROUTER_MESSAGES, response_format=response_format
+            )
+            for _ in range(3)
+        ]
+    finally:
+        await client.close()
+
+    contents = [r.choices[0].message.content for r in replies]
+    assert json.loads(contents[0] or "") == {"summary": "Готово", "score": 9}
+    assert contents[1] == "{not json"
+    assert json.loads(contents[2] or "")["level"] == "junior"
+    assert all(r.choices[0].finish_reason == "stop" for r in replies)

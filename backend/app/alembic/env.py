@@ -15,6 +15,11 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch operations rebuild a table and DROP the old one, which on SQLite deletes (and cascades into
+        # referencing tables) while foreign keys are enforced. The pragma only takes effect outside a
+        # transaction, so it is set before Alembic writes anything; the connection is discarded afterwards.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     CHAT_CONTEXT_CHARS: PositiveInt = 24000
     CHAT_RESUME_CHARS: PositiveInt = 8000
 
+    # --- Files ---
+    DATA_DIR: Path = REPO_ROOT / "data"
+    RESUME_DIR: Path | None = None
+    """Uploaded resume files; defaults to DATA_DIR/resumes."""
+    RESUME_MAX_BYTES: PositiveInt = 10 * 1024 * 1024
+
+    # --- AI analysis ---
+    LLM_STRUCTURED_TIMEOUT: PositiveFloat = 120.0
+    """A structured (non-streamed) answer arrives all at once, so one provider gets this long in total."""
+    ANALYSIS_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.2
+    ANALYSIS_MAX_TOKENS: PositiveInt = 4000
+    ANALYSIS_RESUME_CHARS: PositiveInt = 20000
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -188,7 +201,14 @@ class Settings(BaseSettings):
         if self.GIGACHAT_MAX_CONCURRENCY is None:
             # A personal key allows one request at a time; companies get 10 by default.
             self.GIGACHAT_MAX_CONCURRENCY = 1 if self.GIGACHAT_SCOPE is GigaChatScope.PERS else 10
+        if self.RESUME_DIR is None:
+            self.RESUME_DIR = self.DATA_DIR / "resumes"
         return self
+
+    @property
+    def resume_dir(self) -> Path:
+        assert self.RESUME_DIR is not None  # filled in by the validator above
+        return self.RESUME_DIR
 
     @property
     def gigachat_configured(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from app.core.config import Settings
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.DATABASE_URL)
-    kwargs: dict[str, Any] = {"echo": settings.DATABASE_ECHO}
+    # Readable Cyrillic in JSON columns, so that a text search over them (skills) matches what people type.
+    kwargs: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "json_serializer": _json_dumps}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +30,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the page read history while a reply is being written; foreign keys make cascades real.
@@ -37,10 +47,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
     # SQLite's own lower() folds ASCII only; searches by Cyrillic names need the Unicode one.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
-
-
-def _unicode_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

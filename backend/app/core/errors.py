@@ -24,6 +24,20 @@ FIELD_NAMES = {
     "limit": "limit",
     "before_id": "before_id",
     "offset": "offset",
+    "city": "город",
+    "source": "источник",
+    "vacancy_id": "вакансия",
+    "skills": "навыки",
+    "key_skills": "ключевые навыки",
+    "notes": "заметки",
+    "stage": "этап",
+    "reason": "причина",
+    "title": "название",
+    "description": "описание",
+    "requirements": "требования",
+    "status": "статус",
+    "file": "файл",
+    "q": "поиск",
 }
 
 HTTP_MESSAGES = {
@@ -47,6 +61,15 @@ def _describe(error: dict[str, Any]) -> str:
         return f"Не заполнено обязательное поле «{field}»" if field else "Пустое тело запроса"
     if kind == "literal_error" and loc and loc[-1] == "role":
         return "Роль должна быть «user» или «assistant»"
+    if kind == "enum":
+        allowed = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
+        return f"Поле «{field}» должно быть одним из: {allowed}"
+    if kind in ("too_long", "too_short"):
+        return f"Недопустимое число элементов в поле «{field}»"
+    if kind in ("list_type",):
+        return f"Поле «{field}» должно быть списком"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"Поле «{field}» должно быть true или false"
     if kind == "string_too_short":
         return f"Поле «{field}» не может быть пустым"
     if kind == "string_too_long":
@@ -64,7 +87,21 @@ def _describe(error: dict[str, Any]) -> str:
     return f"Некорректное значение поля «{field}»" if field else "Некорректный запрос"
 
 
+class APIError(Exception):
+    """An error whose JSON body carries more than `detail`, e.g. the id of the record it conflicts with."""
+
+    def __init__(self, status_code: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.extra = extra
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status_code)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": _describe(e)} for e in exc.errors()]

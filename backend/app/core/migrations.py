@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,11 +21,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+async def _run(engine: AsyncEngine, step: Callable[[Connection], None]) -> None:
+    async with engine.connect() as connection:
+        try:
+            async with connection.begin():
+                await connection.run_sync(step)
+        finally:
+            if connection.dialect.name == "sqlite":
+                # env.py switched foreign keys off on this connection; it must not go back to the pool.
+                await connection.invalidate()
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda conn: command.upgrade(alembic_config(conn), revision))
+    await _run(engine, lambda conn: command.upgrade(alembic_config(conn), revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda conn: command.downgrade(alembic_config(conn), revision))
+    await _run(engine, lambda conn: command.downgrade(alembic_config(conn), revision))

@@ -1,15 +1,46 @@
-"""Candidate persistence. Services add and flush; the request owns the commit."""
+"""Candidate persistence, duplicate detection and the pipeline. Services add and flush; the request commits."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from fastapi import HTTPException, status
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Candidate
-from app.schemas import CandidateCreate, CandidateUpdate
+from app.core.config import Settings
+from app.core.errors import APIError
+from app.models import Candidate, Stage, StageChange, Vacancy
+from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
+from app.services import resumes
 
 NOT_FOUND = "Кандидат не найден"
+STAGE_TITLES = {
+    Stage.NEW: "Новый",
+    Stage.SCREENING: "Скрининг",
+    Stage.INTERVIEW: "Интервью",
+    Stage.OFFER: "Оффер",
+    Stage.HIRED: "Принят",
+    Stage.REJECTED: "Отказ",
+}
+REASON_REQUIRED = "Для отказа укажите причину"
+CONTACT_FIELDS = ("email", "phone")
+
+
+def normalize_email(value: str | None) -> str | None:
+    text = (value or "").strip().lower()
+    return text or None
+
+
+def normalize_phone(value: str | None) -> str | None:
+    """Digits only, Russian numbers as 7XXXXXXXXXX whether written with 8, +7 or without a country code."""
+    digits = re.sub(r"\D", "", value or "")
+    if len(digits) == 11 and digits[0] == "8":
+        digits = "7" + digits[1:]
+    elif len(digits) == 10:
+        digits = "7" + digits
+    return digits if len(digits) >= 7 else None
 
 
 async def get(session: AsyncSession, candidate_id: int) -> Candidate | None:
@@ -23,40 +54,147 @@ async def get_or_404(session: AsyncSession, candidate_id: int) -> Candidate:
     return candidate
 
 
-async def create(session: AsyncSession, data: CandidateCreate) -> Candidate:
-    candidate = Candidate(**data.model_dump())
+async def _check_vacancy(session: AsyncSession, vacancy_id: int | None) -> None:
+    if vacancy_id is not None and await session.get(Vacancy, vacancy_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Вакансия {vacancy_id} не найдена")
+
+
+async def _check_duplicate(session: AsyncSession, candidate: Candidate, exclude_id: int | None = None) -> None:
+    """Raise 409 naming the existing candidate with the same normalised email or phone."""
+    conditions = []
+    if candidate.email_normalized:
+        conditions.append(Candidate.email_normalized == candidate.email_normalized)
+    if candidate.phone_normalized:
+        conditions.append(Candidate.phone_normalized == candidate.phone_normalized)
+    if not conditions:
+        return
+    query = select(Candidate).where(or_(*conditions)).order_by(Candidate.id).limit(1)
+    if exclude_id is not None:
+        query = query.where(Candidate.id != exclude_id)
+    existing = await session.scalar(query)
+    if existing is None:
+        return
+    matched = []
+    if candidate.email_normalized and existing.email_normalized == candidate.email_normalized:
+        matched.append("email")
+    if candidate.phone_normalized and existing.phone_normalized == candidate.phone_normalized:
+        matched.append("phone")
+    what = " и ".join("email" if m == "email" else "телефоном" for m in matched)
+    raise APIError(
+        status.HTTP_409_CONFLICT,
+        f"Кандидат с таким {what} уже есть: {existing.full_name} (id {existing.id}). "
+        "Чтобы всё равно сохранить, повторите запрос с allow_duplicate=true",
+        existing_candidate_id=existing.id,
+        matched=matched,
+    )
+
+
+def _normalise_contacts(candidate: Candidate) -> None:
+    candidate.email_normalized = normalize_email(candidate.email)
+    candidate.phone_normalized = normalize_phone(candidate.phone)
+
+
+async def create(session: AsyncSession, data: CandidateCreate, *, allow_duplicate: bool = False) -> Candidate:
+    await _check_vacancy(session, data.vacancy_id)
+    candidate = Candidate(**data.model_dump(), stage=Stage.NEW)
+    _normalise_contacts(candidate)
+    if not allow_duplicate:
+        await _check_duplicate(session, candidate)
     session.add(candidate)
+    await session.flush()
+    session.add(StageChange(candidate_id=candidate.id, from_stage=None, to_stage=Stage.NEW))
     await session.flush()
     return candidate
 
 
-async def update(session: AsyncSession, candidate: Candidate, data: CandidateUpdate) -> Candidate:
-    changes = data.model_dump(exclude_unset=True)
+async def update(
+    session: AsyncSession, candidate: Candidate, data: CandidateUpdate, *, allow_duplicate: bool = False
+) -> Candidate:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if changes.get("full_name", "") is None:
         changes.pop("full_name")
+    if "skills" in changes and changes["skills"] is None:
+        changes["skills"] = []
+    if "vacancy_id" in changes:
+        await _check_vacancy(session, changes["vacancy_id"])
     for key, value in changes.items():
         setattr(candidate, key, value)
+    if any(field in changes for field in CONTACT_FIELDS):
+        _normalise_contacts(candidate)
+        if not allow_duplicate:
+            await _check_duplicate(session, candidate, exclude_id=candidate.id)
     await session.flush()
     await session.refresh(candidate)
     return candidate
 
 
-async def delete(session: AsyncSession, candidate: Candidate) -> None:
+async def delete(session: AsyncSession, settings: Settings, candidate: Candidate) -> None:
+    """Delete the candidate with their chat, stage history and analyses (database cascades) and resume file."""
+    path = resumes.stored_path(settings, candidate)
     await session.delete(candidate)
     await session.flush()
+    if path is not None:
+        resumes.remove_after_commit(session, path)
 
 
-async def list_(session: AsyncSession, *, q: str | None, offset: int, limit: int) -> tuple[list[Candidate], int]:
+async def list_(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    stage: Stage | None,
+    vacancy_id: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Candidate], int]:
     query = select(Candidate)
-    if q:
+    if q and q.strip():
         pattern = f"%{q.strip().lower()}%"
         query = query.where(
             or_(
                 func.lower(Candidate.full_name).like(pattern),
                 func.lower(Candidate.email).like(pattern),
                 func.lower(Candidate.position).like(pattern),
+                func.lower(cast(Candidate.skills, String)).like(pattern),
             )
         )
+    if stage is not None:
+        query = query.where(Candidate.stage == stage)
+    if vacancy_id is not None:
+        query = query.where(Candidate.vacancy_id == vacancy_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(query.order_by(Candidate.id.desc()).offset(offset).limit(limit))
     return list(rows), int(total or 0)
+
+
+async def change_stage(
+    session: AsyncSession, candidate: Candidate, data: StageChangeCreate, *, changed_by: str | None = None
+) -> StageChange:
+    """Move the candidate and append the move to the history. Any stage may follow any other, so a
+    recruiter can undo a mistake; a rejection needs a reason."""
+    if data.stage == candidate.stage:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
+    if data.stage is Stage.REJECTED and not data.reason:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, REASON_REQUIRED)
+    change = StageChange(
+        candidate_id=candidate.id,
+        from_stage=candidate.stage,
+        to_stage=data.stage.value,
+        reason=data.reason,
+        changed_by=changed_by,
+    )
+    candidate.stage = data.stage.value
+    candidate.rejection_reason = data.reason if data.stage is Stage.REJECTED else None
+    session.add(change)
+    await session.flush()
+    await session.refresh(candidate)
+    return change
+
+
+async def stage_history(session: AsyncSession, candidate_id: int) -> list[StageChange]:
+    """Oldest first."""
+    rows = await session.scalars(
+        select(StageChange)
+        .where(StageChange.candidate_id == candidate_id)
+        .order_by(StageChange.changed_at, StageChange.id)
+    )
+    return list(rows)

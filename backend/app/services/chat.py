@@ -16,13 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.models import Candidate, ChatMessage, MessageStatus, Role
-from app.schemas import ChatMessagePublic
-from app.services import audit
+from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
+from app.schemas import AnalysisResult, ChatMessagePublic
+from app.services import analysis, audit
 from app.services.llm import AllProvidersFailed, Delta, LLMRequest, LLMResult, ProviderChain, Restart
+from app.services.privacy import neutralise_delimiters, redact_contacts
 
 logger = logging.getLogger("app.chat")
 
+VACANCY_CHARS = 2000
 INTERNAL_ERROR = "Внутренняя ошибка при получении ответа. Сообщение сохранено, попробуйте повторить."
 
 SYSTEM_PROMPT = (
@@ -87,25 +89,46 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     return message
 
 
-def _profile(candidate: Candidate, settings: Settings) -> str:
-    # Contacts (email, phone) never go to a model: the assistant does not need them.
+def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | None, settings: Settings) -> str:
+    # Contacts (email, phone, links) never go to a model: the assistant does not need them.
     lines = [f"Кандидат: {candidate.full_name}"]
     if candidate.position:
-        lines.append(f"Желаемая должность: {candidate.position}")
-    resume = (candidate.resume_text or "").strip()
+        lines.append(f"Желаемая должность: {redact_contacts(candidate.position)}")
+    if candidate.skills:
+        lines.append(f"Навыки: {redact_contacts(', '.join(candidate.skills))}")
+    lines.append(f"Этап подбора: {candidate.stage}")
+    if vacancy is not None:
+        lines.append(f"Вакансия: {vacancy.title}")
+        if vacancy.requirements:
+            lines.append(f"Требования вакансии: {_clip(vacancy.requirements, VACANCY_CHARS)}")
+        if vacancy.key_skills:
+            lines.append(f"Ключевые навыки вакансии: {', '.join(vacancy.key_skills)}")
+    if latest is not None:
+        document = AnalysisResult.model_validate(latest.result)
+        lines.append(
+            f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
+            f"{document.summary} Рекомендация: {document.recommendation}"
+        )
+    resume = redact_contacts((candidate.resume_text or "").strip())
     if resume:
         if len(resume) > settings.CHAT_RESUME_CHARS:
             resume = resume[: settings.CHAT_RESUME_CHARS] + "\n[…резюме сокращено…]"
-        lines.append(f"<resume>\n{resume}\n</resume>")
+        lines.append(f"<resume>\n{neutralise_delimiters(resume)}\n</resume>")
     else:
         lines.append("Резюме не загружено.")
     return "\n".join(lines)
 
 
+def _clip(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 async def build_request(
     session: AsyncSession, settings: Settings, candidate: Candidate, question: ChatMessage
 ) -> LLMRequest:
-    """System prompt with the profile, then the latest turns up to `question`, trimmed to the context budget."""
+    """System prompt with the profile, vacancy and latest analysis, then the latest turns up to `question`,
+    trimmed to the context budget."""
     recent = list(
         await session.scalars(
             select(ChatMessage)
@@ -114,7 +137,9 @@ async def build_request(
             .limit(settings.CHAT_HISTORY_MESSAGES)
         )
     )
-    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, settings)}"
+    vacancy = await session.get(Vacancy, candidate.vacancy_id) if candidate.vacancy_id is not None else None
+    latest = await analysis.latest(session, candidate.id)
+    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, vacancy, latest, settings)}"
     budget = settings.CHAT_CONTEXT_CHARS - len(system)
     turns: list[dict[str, str]] = []
     for message in recent:  # newest first, so the budget keeps the latest turns

@@ -31,6 +31,8 @@ from app.services.llm import (
     LLMRequest,
     ProviderError,
     ProviderEvent,
+    StructuredReply,
+    StructuredSpec,
     check_finish,
     finish_event,
     http_error,
@@ -139,6 +141,13 @@ class GigaChatService:
 
     @cached_property
     def client(self) -> GigaChat:
+        """One SDK client, so one cached OAuth token per process. The SDK has a single timeout for every
+        network phase, and a non-streamed structured reply sends nothing until the whole document is ready,
+        so it waits as long as the chain allows (plus a second, so the chain's own deadline is the one
+        reported); streamed calls are cut much earlier by the chain's first-token and idle limits."""
+        return self._build_client(max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1))
+
+    def _build_client(self, timeout: float) -> GigaChat:
         key = self.settings.GIGACHAT_API_KEY
         if key is None:
             raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
@@ -154,7 +163,7 @@ class GigaChatService:
             credentials=key.get_secret_value(),
             scope=self.settings.GIGACHAT_SCOPE.value,
             model=self.settings.GIGACHAT_MODEL,
-            timeout=self.settings.GIGACHAT_TIMEOUT,
+            timeout=timeout,
             max_retries=0,
             **kwargs,
         )
@@ -233,6 +242,32 @@ class GigaChatService:
         finish = finish_event(finish_reason, model, usage)
         if finish is not None:  # without it the chain reports the stream as truncated
             yield finish
+
+    async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredReply:
+        """A forced function call: GigaChat returns the document as `function_call.arguments`, a JSON object."""
+        payload = self._payload(request.messages, request.temperature, request.max_tokens)
+        # Passed through untyped: the SDK's `Function` model keeps only a few JSON-schema keywords and
+        # would silently drop the `required` lists of nested objects.
+        payload["additional_fields"] = {
+            "functions": [{"name": spec.name, "description": spec.description, "parameters": spec.schema}],
+            "function_call": {"name": spec.name},
+        }
+        try:
+            response = await self.client.achat(payload)
+        except Exception as exc:
+            raise translate_error(exc) from None
+        if not response.choices:
+            raise ProviderError(ErrorKind.MALFORMED, "ответ без вариантов")
+        choice = response.choices[0]
+        call = choice.message.function_call
+        data = call.arguments if call is not None and call.arguments is not None else choice.message.content
+        return StructuredReply(
+            data=data,
+            finish_reason=choice.finish_reason,
+            model=response.model,
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+        )
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:

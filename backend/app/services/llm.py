@@ -4,6 +4,9 @@ For every provider in order: skip it while its breaker is open → wait for a co
 queue → stream with first-token, idle and total deadlines → classify the failure → try the next provider.
 Upstream calls always stream, even for the blocking endpoint, because that is how a provider that accepted
 the request and then went silent is noticed within seconds.
+
+Structured answers (a JSON document that must match a schema) take the same path with one difference: the
+provider is asked for the whole document at once, so a single deadline replaces the streaming ones.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from app.core.config import Settings
 
 logger = logging.getLogger("app.llm")
@@ -48,6 +53,67 @@ class Finish:
 
 
 ProviderEvent = Delta | Finish
+
+
+@dataclass(frozen=True)
+class StructuredSpec:
+    """A JSON document the model must produce: a GigaChat function, an OpenAI-style `json_schema`."""
+
+    name: str
+    """Latin letters, digits and underscores: GigaChat rejects any other function name."""
+    description: str
+    schema: dict[str, Any]
+
+    @classmethod
+    def from_model(cls, name: str, description: str, model: type[BaseModel]) -> StructuredSpec:
+        return cls(name, description, portable_schema(model))
+
+
+@dataclass(frozen=True)
+class StructuredReply:
+    """What a provider returned for a structured request, before anyone checked it against the schema."""
+
+    data: dict[str, Any] | str | None
+    """Function-call arguments (GigaChat), or the message text that should hold the JSON document."""
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+_SCHEMA_KEYWORDS = frozenset({"type", "description", "enum", "items", "properties", "required"})
+
+
+def portable_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema cut down to what both GigaChat functions and OpenAI-style structured output
+    accept: references inlined, optional fields as their plain type, every property required, no titles,
+    defaults or bounds. Bounds are still enforced: the reply is validated against the model itself."""
+    full = model.model_json_schema()
+    definitions: dict[str, Any] = full.get("$defs", {})
+
+    def convert(node: dict[str, Any]) -> dict[str, Any]:
+        description = node.get("description")
+        if "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        if "anyOf" in node:
+            concrete = [option for option in node["anyOf"] if option.get("type") != "null"]
+            if len(concrete) == 1:
+                node = {**concrete[0], **({"description": description} if description else {})}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "properties":
+                out[key] = {name: convert(sub) for name, sub in value.items()}
+            elif key == "items":
+                out[key] = convert(value)
+            elif key in _SCHEMA_KEYWORDS:
+                out[key] = value
+        if description and "description" not in out:
+            out["description"] = description
+        if out.get("type") == "object":
+            out["required"] = list(out.get("properties", {}))
+        return out
+
+    return convert(full)
 
 
 class ErrorKind(StrEnum):
@@ -161,6 +227,10 @@ class Provider(Protocol):
         """Yield deltas then one `Finish`; raise `ProviderError` on any failure."""
         ...
 
+    async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredReply:
+        """Ask for one JSON document shaped by `spec` (not streamed); raise `ProviderError` on any failure."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -184,6 +254,20 @@ class LLMResult:
     completion_tokens: int | None
     latency_ms: int
     ttft_ms: int | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass
+class StructuredResult:
+    """A structured reply that came back whole; whether it matches the schema is the caller's check."""
+
+    data: dict[str, Any] | str
+    provider: str
+    model: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -319,6 +403,8 @@ class Timeouts:
     idle: float
     total: float
     retry_after_budget: float
+    structured: float = 120.0
+    """The whole of one non-streamed structured answer."""
 
 
 class ProviderChain:
@@ -350,6 +436,7 @@ class ProviderChain:
             idle=settings.LLM_STREAM_IDLE_TIMEOUT,
             total=settings.LLM_TOTAL_TIMEOUT,
             retry_after_budget=settings.LLM_RETRY_AFTER_BUDGET,
+            structured=settings.LLM_STRUCTURED_TIMEOUT,
         )
         return cls(slots, timeouts)
 
@@ -377,51 +464,118 @@ class ProviderChain:
         attempts: list[Attempt] = []
         retry_budget = self.timeouts.retry_after_budget
         for index, slot in enumerate(self.slots):
-            provider = slot.provider
-            next_title = self.slots[index + 1].provider.title if index + 1 < len(self.slots) else None
             while True:
                 sent_text = False
                 try:
-                    if not slot.breaker.allow():
-                        raise ProviderError(ErrorKind.BREAKER_OPEN)
-                    try:
+                    async with self._admitted(slot):
                         async with aclosing(self._attempt(slot, request, attempts)) as events:
                             async for event in events:
                                 if isinstance(event, Done):
                                     # Recorded before yielding: a consumer may stop reading at `Done`.
                                     slot.breaker.record_success()
-                                    if index > 0:
-                                        logger.info("✅ Использован %s для ответа", provider.title)
+                                    self._log_fallback_used(index, slot)
                                     yield event
                                     return
                                 sent_text = True
                                 yield event
-                    except ProviderError as exc:
-                        if exc.counts_against_health:
-                            slot.breaker.record_failure()
-                        else:
-                            slot.breaker.release()
-                        raise
-                    except BaseException:
-                        slot.breaker.release()
-                        raise
                 except ProviderError as exc:
-                    wait = exc.retry_after
-                    if exc.kind is ErrorKind.RATE_LIMIT and not sent_text and wait is not None and wait <= retry_budget:
-                        # Honour a short Retry-After on the same provider rather than switching models.
+                    wait = self._retry_wait(slot, exc, retry_budget, sent_text)
+                    if wait is not None:
                         retry_budget -= wait
-                        logger.info("%s asked to retry after %.1f s", provider.title, wait)
                         await asyncio.sleep(wait)
                         continue
-                    attempts.append(Attempt(provider.name, exc.kind.value, exc.describe()))
-                    if next_title:
-                        logger.warning("⚠️ %s error, fallback to %s: %s", provider.title, next_title, exc.describe())
-                    else:
-                        logger.error("%s error, no provider left: %s", provider.title, exc.describe())
+                    self._record_failure(index, exc, attempts)
                     if sent_text:
-                        yield Restart(provider.name, exc.describe())
+                        yield Restart(slot.provider.name, exc.describe())
                     break
         raise AllProvidersFailed(attempts)
+
+    async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredResult:
+        """One structured answer with the same order, queues, breakers, Retry-After handling and fallback as
+        `stream()`; raise `AllProvidersFailed` carrying why each provider failed."""
+        attempts: list[Attempt] = []
+        retry_budget = self.timeouts.retry_after_budget
+        for index, slot in enumerate(self.slots):
+            while True:
+                try:
+                    async with self._admitted(slot):
+                        result = await self._structured_attempt(slot, request, spec, attempts)
+                        slot.breaker.record_success()
+                except ProviderError as exc:
+                    wait = self._retry_wait(slot, exc, retry_budget, sent_text=False)
+                    if wait is not None:
+                        retry_budget -= wait
+                        await asyncio.sleep(wait)
+                        continue
+                    self._record_failure(index, exc, attempts)
+                    break
+                self._log_fallback_used(index, slot)
+                return result
+        raise AllProvidersFailed(attempts)
+
+    @asynccontextmanager
+    async def _admitted(self, slot: ProviderSlot) -> AsyncIterator[None]:
+        """Let a call through the provider's breaker and report a failure back to it; the caller records
+        success at the moment the answer is complete."""
+        if not slot.breaker.allow():
+            raise ProviderError(ErrorKind.BREAKER_OPEN)
+        try:
+            yield
+        except ProviderError as exc:
+            if exc.counts_against_health:
+                slot.breaker.record_failure()
+            else:
+                slot.breaker.release()
+            raise
+        except BaseException:
+            slot.breaker.release()
+            raise
+
+    @staticmethod
+    def _retry_wait(slot: ProviderSlot, exc: ProviderError, budget: float, sent_text: bool) -> float | None:
+        """Seconds to wait before asking the same provider again, or None to move on."""
+        wait = exc.retry_after
+        if exc.kind is ErrorKind.RATE_LIMIT and not sent_text and wait is not None and wait <= budget:
+            # Honour a short Retry-After on the same provider rather than switching models.
+            logger.info("%s asked to retry after %.1f s", slot.provider.title, wait)
+            return wait
+        return None
+
+    def _record_failure(self, index: int, exc: ProviderError, attempts: list[Attempt]) -> None:
+        provider = self.slots[index].provider
+        attempts.append(Attempt(provider.name, exc.kind.value, exc.describe()))
+        if index + 1 < len(self.slots):
+            next_title = self.slots[index + 1].provider.title
+            logger.warning("⚠️ %s error, fallback to %s: %s", provider.title, next_title, exc.describe())
+        else:
+            logger.error("%s error, no provider left: %s", provider.title, exc.describe())
+
+    @staticmethod
+    def _log_fallback_used(index: int, slot: ProviderSlot) -> None:
+        if index > 0:
+            logger.info("✅ Использован %s для ответа", slot.provider.title)
+
+    async def _structured_attempt(
+        self, slot: ProviderSlot, request: LLMRequest, spec: StructuredSpec, attempts: list[Attempt]
+    ) -> StructuredResult:
+        provider = slot.provider
+        async with slot.limiter.slot():
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self.timeouts.structured):
+                    reply = await provider.complete_structured(request, spec)
+            except TimeoutError:
+                raise ProviderError(ErrorKind.DEADLINE, f"дольше {self.timeouts.structured:g} с") from None
+        return StructuredResult(
+            data=check_structured(reply),
+            provider=provider.name,
+            model=reply.model or provider.model,
+            finish_reason=reply.finish_reason,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            latency_ms=round((time.monotonic() - started) * 1000),
+            attempts=list(attempts),
+        )
 
     async def _attempt(
         self, slot: ProviderSlot, request: LLMRequest, attempts: list[Attempt]
@@ -494,6 +648,18 @@ def check_finish(finish: Finish | None, text: str) -> None:
         raise ProviderError(ErrorKind.MODEL_ERROR)
     if not text.strip():
         raise ProviderError(ErrorKind.EMPTY)
+
+
+def check_structured(reply: StructuredReply) -> dict[str, Any] | str:
+    """The reply's document. Refusals and empty answers are the provider's failure (the next one may do
+    better); a document that does not match the schema is the caller's to repair."""
+    if reply.finish_reason == "blacklist":
+        raise ProviderError(ErrorKind.BLACKLIST)
+    if reply.finish_reason == "error":
+        raise ProviderError(ErrorKind.MODEL_ERROR)
+    if reply.data is None or (isinstance(reply.data, str) and not reply.data.strip()):
+        raise ProviderError(ErrorKind.EMPTY)
+    return reply.data
 
 
 def describe_attempts(attempts: list[Attempt]) -> Iterator[str]:

@@ -14,7 +14,17 @@ import httpx2
 import openai
 
 from app.core.config import Settings
-from app.services.llm import Delta, ErrorKind, LLMRequest, ProviderError, ProviderEvent, finish_event, http_error
+from app.services.llm import (
+    Delta,
+    ErrorKind,
+    LLMRequest,
+    ProviderError,
+    ProviderEvent,
+    StructuredReply,
+    StructuredSpec,
+    finish_event,
+    http_error,
+)
 
 logger = logging.getLogger("app.openrouter")
 
@@ -62,6 +72,17 @@ def translate_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, ValueError):
         return ProviderError(ErrorKind.MALFORMED, "не удалось разобрать фрагмент ответа")
     return ProviderError(ErrorKind.SERVER, type(exc).__name__)
+
+
+def closed_objects(schema: dict[str, Any]) -> dict[str, Any]:
+    """Strict structured output (OpenAI's rules, which OpenRouter passes on) wants every object closed."""
+    out: dict[str, Any] = dict(schema)
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+        out["properties"] = {name: closed_objects(sub) for name, sub in out.get("properties", {}).items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = closed_objects(out["items"])
+    return out
 
 
 class OpenRouterService:
@@ -121,6 +142,36 @@ class OpenRouterService:
         finish = finish_event(finish_reason, model, usage)
         if finish is not None:
             yield finish
+
+    async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredReply:
+        try:
+            response = await self.client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.model,
+                messages=request.messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": spec.name, "strict": True, "schema": closed_objects(spec.schema)},
+                },
+                # The reply arrives all at once: reading may take as long as the chain allows.
+                timeout=httpx2.Timeout(
+                    self.settings.LLM_STRUCTURED_TIMEOUT + 1, connect=self.settings.LLM_CONNECT_TIMEOUT
+                ),
+            )
+        except Exception as exc:
+            raise translate_error(exc) from None
+        if not response.choices:
+            raise ProviderError(ErrorKind.MALFORMED, "ответ без вариантов")
+        choice = response.choices[0]
+        usage = response.usage
+        return StructuredReply(
+            data=choice.message.content,
+            finish_reason=choice.finish_reason,
+            model=response.model,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+        )
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:

@@ -7,12 +7,14 @@ failed; nothing truncated is ever stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from app.services.llm import AllProvidersFailed, CircuitBreaker, LLMRequest, ProviderChain
+from app.services.llm import AllProvidersFailed, CircuitBreaker, LLMRequest, ProviderChain, StructuredSpec
 from tests.conftest import Database, RunningApp, StartApp, create_candidate, fake_settings
 from tests.fake_upstream import FakeUpstream, Fault
 
@@ -246,3 +248,37 @@ async def test_openrouter_gets_attribution_headers_and_no_sdk_retries(api: Runni
     headers = fake.openrouter.requests[0]["headers"]
     assert headers["http-referer"] == api.settings.OPENROUTER_SITE_URL
     assert headers["x-openrouter-title"] == "Nexus AI"
+
+
+class Rating(BaseModel):
+    score: int
+    comment: str
+
+
+async def test_structured_answers_take_the_same_chain(fake: FakeUpstream, database: Database) -> None:
+    chain = ProviderChain.from_settings(fake_settings(fake, database, LLM_BREAKER_FAILURES=2))
+    spec = StructuredSpec.from_model("rate", "Оценка кандидата", Rating)
+    request = LLMRequest([{"role": "user", "content": "Оцени"}], 0.2, 200)
+    try:
+        fake.gigachat.push(Fault.status(429, headers={"Retry-After": "0.2"}))
+        fake.gigachat.push(Fault.ok(json={"score": 5, "comment": "ок"}))
+        waited = await chain.complete_structured(request, spec)
+        assert (waited.provider, waited.data, waited.attempts) == ("gigachat", {"score": 5, "comment": "ок"}, [])
+        assert waited.finish_reason == "function_call" and waited.completion_tokens
+
+        fake.gigachat.push(Fault.blacklist())
+        refused = await chain.complete_structured(request, spec)
+        assert refused.provider == "openrouter" and isinstance(refused.data, str)
+        assert json.loads(refused.data) == {"score": 0, "comment": "пример"}
+        assert [(a.provider, a.error) for a in refused.attempts] == [("gigachat", "blacklist")]
+
+        fake.gigachat.push(Fault.empty())
+        fake.gigachat.push(Fault.status(503))
+        for expected in ("empty", "server"):
+            result = await chain.complete_structured(request, spec)
+            assert [a.error for a in result.attempts] == [expected]
+        assert chain.slots[0].breaker.state == "open"
+        skipped = await chain.complete_structured(request, spec)
+        assert [a.error for a in skipped.attempts] == ["breaker_open"]
+    finally:
+        await chain.aclose()

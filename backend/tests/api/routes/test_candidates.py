@@ -20,7 +20,7 @@ async def test_create_read_update_list_delete(api: RunningApp) -> None:
     assert patched.status_code == 200
     assert patched.json()["position"] == "Data Engineer" and patched.json()["full_name"] == "Мария Смирнова"
 
-    await create_candidate(api.client, full_name="Пётр Иванов", email="petr@example.com")
+    await create_candidate(api.client, full_name="Пётр Иванов", email="petr@example.com", phone="+7 900 000-00-01")
     found = (await api.client.get("/api/candidates/", params={"q": "смирн"})).json()
     assert found["count"] == 1 and found["data"][0]["id"] == created["id"]
     everyone = (await api.client.get("/api/candidates/", params={"limit": 1})).json()

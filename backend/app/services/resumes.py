@@ -1,0 +1,197 @@
+"""Resume files: type and size checks, text extraction (pypdf, python-docx), storage under RESUME_DIR.
+
+A file on disk follows its database row: a replaced or deleted resume is removed only once the
+transaction that stopped referring to it has committed, and a new file is removed if it rolls back.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Literal
+
+import docx
+import pypdf
+from fastapi import HTTPException, UploadFile, status
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.core.config import Settings
+from app.models import Candidate, utcnow
+
+logger = logging.getLogger("app.resumes")
+
+ResumeKind = Literal["pdf", "docx"]
+CONTENT_TYPES: dict[ResumeKind, str] = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+MAX_TEXT_CHARS = 200_000
+"""The same limit as the `resume_text` field of the API."""
+
+WRONG_TYPE = "Поддерживаются только резюме в формате PDF или DOCX"
+OLD_WORD = "Файлы .doc не поддерживаются: сохраните резюме как DOCX или PDF"
+EMPTY_FILE = "Файл пустой"
+UNREADABLE = "Не удалось прочитать файл: он повреждён или защищён паролем"
+NO_TEXT = "В файле не найден текст (возможно, это скан). Загрузите PDF с текстовым слоем или DOCX"
+NO_FILE = "У кандидата нет загруженного файла резюме"
+
+
+@dataclass(frozen=True)
+class ExtractedResume:
+    kind: ResumeKind
+    data: bytes
+    text: str
+    filename: str
+
+
+def _too_big(settings: Settings) -> str:
+    limit = settings.RESUME_MAX_BYTES
+    size = f"{limit / 1024**2:.3g} МБ" if limit >= 1024**2 else f"{limit / 1024:.3g} КБ"
+    return f"Файл слишком большой: допустимо не больше {size}"
+
+
+def sniff(data: bytes) -> ResumeKind | None:
+    """The type from the content itself: a client's file name and Content-Type prove nothing."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if "word/document.xml" in archive.namelist():
+                    return "docx"
+        except zipfile.BadZipFile:
+            return None
+    return None
+
+
+def _pdf_text(data: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise ValueError("encrypted PDF")
+    return "\n".join(page.extract_text() or "" for page in reader.pages)
+
+
+def _docx_text(data: bytes) -> str:
+    document = docx.Document(io.BytesIO(data))
+    lines = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text for cell in row.cells))
+    return "\n".join(lines)
+
+
+def extract_text(kind: ResumeKind, data: bytes) -> str:
+    raw = _pdf_text(data) if kind == "pdf" else _docx_text(data)
+    text = raw.replace("\x00", "")
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()[:MAX_TEXT_CHARS]
+
+
+def _clean_filename(name: str | None, kind: ResumeKind) -> str:
+    base = PurePath((name or "").replace("\\", "/")).name.strip()
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base)[:200]
+    return base or f"resume.{kind}"
+
+
+async def read_upload(upload: UploadFile, settings: Settings) -> ExtractedResume:
+    """Check size and type and extract the text; raise a 4xx with a message a recruiter can act on."""
+    data = await upload.read(settings.RESUME_MAX_BYTES + 1)
+    if len(data) > settings.RESUME_MAX_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, _too_big(settings))
+    if not data:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, EMPTY_FILE)
+    kind = sniff(data)
+    if kind is None:
+        message = OLD_WORD if data.startswith(b"\xd0\xcf\x11\xe0") else WRONG_TYPE
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, message)
+    try:
+        # Parsing is CPU-bound and a crafted file can be slow: keep it off the event loop.
+        text = await run_in_threadpool(extract_text, kind, data)
+    except Exception as exc:
+        logger.info("unreadable %s upload: %s", kind, type(exc).__name__)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, UNREADABLE) from None
+    if not text:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_TEXT)
+    return ExtractedResume(kind=kind, data=data, text=text, filename=_clean_filename(upload.filename, kind))
+
+
+def remove_file(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("could not remove resume file %s: %s", path.name, exc)
+
+
+def on_outcome(
+    session: AsyncSession,
+    *,
+    committed: Callable[[], None] | None = None,
+    rolled_back: Callable[[], None] | None = None,
+) -> None:
+    """Run one of two callbacks when the session's current transaction ends, whichever way it ends."""
+    decided = False
+
+    def after_commit(_: Session) -> None:
+        nonlocal decided
+        if not decided:
+            decided = True
+            if committed is not None:
+                committed()
+
+    def after_rollback(_: Session, _previous: object) -> None:
+        nonlocal decided
+        if not decided:
+            decided = True
+            if rolled_back is not None:
+                rolled_back()
+
+    event.listen(session.sync_session, "after_commit", after_commit)
+    event.listen(session.sync_session, "after_soft_rollback", after_rollback)
+
+
+def remove_after_commit(session: AsyncSession, path: Path) -> None:
+    on_outcome(session, committed=lambda: remove_file(path))
+
+
+def stored_path(settings: Settings, candidate: Candidate) -> Path | None:
+    if not candidate.resume_file:
+        return None
+    return settings.resume_dir / candidate.resume_file
+
+
+async def attach(session: AsyncSession, settings: Settings, candidate: Candidate, resume: ExtractedResume) -> None:
+    """Store the file, point the candidate at it and replace the resume text with the extracted one."""
+    directory = settings.resume_dir
+    name = f"{candidate.id}-{uuid.uuid4().hex}.{resume.kind}"
+    await run_in_threadpool(directory.mkdir, parents=True, exist_ok=True)
+    path = directory / name
+    await run_in_threadpool(path.write_bytes, resume.data)
+    previous = stored_path(settings, candidate)
+    on_outcome(
+        session,
+        committed=(lambda: remove_file(previous)) if previous is not None else None,
+        rolled_back=lambda: remove_file(path),
+    )
+    candidate.resume_file = name
+    candidate.resume_filename = resume.filename
+    candidate.resume_content_type = CONTENT_TYPES[resume.kind]
+    candidate.resume_size = len(resume.data)
+    candidate.resume_uploaded_at = utcnow()
+    candidate.resume_text = resume.text
+    await session.flush()
+
+
+def file_or_404(settings: Settings, candidate: Candidate) -> Path:
+    path = stored_path(settings, candidate)
+    if path is None or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_FILE)
+    return path
