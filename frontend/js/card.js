@@ -44,27 +44,32 @@ function renderHead() {
 
 // --- profile ---------------------------------------------------------------------------------------
 
-function fact(label, value) {
+function fact(label, value, wide = false) {
   const empty = value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length);
-  return [h("dt", null, label), h("dd", { class: empty ? "muted" : null }, empty ? "—" : value)];
+  return h(
+    "div",
+    { class: ["fact", wide && "fact--wide"] },
+    h("dt", null, label),
+    h("dd", { class: empty ? "muted" : null }, empty ? "не указано" : value),
+  );
 }
 
 function renderProfile() {
   const dl = clear($("#profile-view"));
   const c = candidate;
-  dl.append(...fact("Желаемая должность", c.position));
-  if ("vacancy_id" in c) dl.append(...fact("Вакансия", vacancyTitle(c.vacancy_id)));
-  dl.append(...fact("Email", c.email ? h("a", { href: `mailto:${c.email}` }, c.email) : null));
-  dl.append(...fact("Телефон", c.phone ? h("a", { href: `tel:${c.phone.replace(/[^\d+]/g, "")}` }, c.phone) : null));
-  if ("city" in c) dl.append(...fact("Город", c.city));
-  if ("source" in c) dl.append(...fact("Источник", c.source));
+  dl.append(fact("Желаемая должность", c.position));
+  if ("vacancy_id" in c) dl.append(fact("Вакансия", vacancyTitle(c.vacancy_id)));
+  dl.append(fact("Email", c.email ? h("a", { href: `mailto:${c.email}` }, c.email) : null));
+  dl.append(fact("Телефон", c.phone ? h("a", { href: `tel:${c.phone.replace(/[^\d+]/g, "")}` }, c.phone) : null));
+  if ("city" in c) dl.append(fact("Город", c.city));
+  if ("source" in c) dl.append(fact("Источник", c.source));
   if ("skills" in c) {
     dl.append(
-      ...fact("Навыки", c.skills && c.skills.length ? h("span", { class: "chips" }, c.skills.map((s) => h("span", { class: "chip" }, s))) : null),
+      fact("Навыки", c.skills && c.skills.length ? h("span", { class: "chips" }, c.skills.map((s) => h("span", { class: "chip" }, s))) : null, true),
     );
   }
-  if ("notes" in c) dl.append(...fact("Заметки", c.notes ? h("span", { class: "pre" }, c.notes) : null));
-  dl.append(...fact("Добавлен", h("time", { datetime: isoAttr(c.created_at) }, formatDateTime(c.created_at))));
+  if ("notes" in c) dl.append(fact("Заметки", c.notes ? h("span", { class: "pre" }, c.notes) : null, true));
+  dl.append(fact("Добавлен", h("time", { datetime: isoAttr(c.created_at) }, formatDateTime(c.created_at))));
 }
 
 function fillProfileForm() {

@@ -124,7 +124,6 @@ async def open_ui(browser: Browser, start_app: StartApp) -> AsyncIterator[Any]:
         context.set_default_timeout(10_000)
         page = await context.new_page()
         ui = UI(app, context, page)
-        ui.expect_console_error(r"404 .*/api/vacancies/")  # TEMPORARY until issue 3 is merged
         _watch(page, ui.problems)
         opened.append(ui)
         return ui

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from playwright.async_api import expect
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_candidate
 from tests.e2e.conftest import PHONE, UI, sqlite_only
 from tests.fake_upstream import DEFAULT_OPENROUTER_MODEL, FakeUpstream, Fault
+from tests.resume_files import make_docx, make_pdf
 
 pytestmark = [sqlite_only, pytest.mark.usefixtures("database")]
 
@@ -341,3 +344,203 @@ async def test_screenshots_of_the_list_and_the_card(open_ui: Any, fake: FakeUpst
         await ui.goto(f"/candidate-view.html?id={first}")
         await expect(messages(ui)).to_have_count(4)
         await ui.screenshot(f"card-{width_name}")
+
+
+# --- stages, vacancies, resume files, analysis -------------------------------------------------------------
+
+ANALYSIS_RESUME = (
+    "Иван Петров\n"
+    "Python-разработчик, 6 лет опыта: FastAPI, PostgreSQL, Kafka.\n"
+    "Руководил командой из 4 человек в финтехе.\n"
+    "Писал документацию к API и проводил код-ревью."
+)
+
+
+def analysis_document(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "summary": "Опытный бэкенд-разработчик с нужным стеком и опытом руководства; нет опыта с Kubernetes.",
+        "fit_score": 78,
+        "criteria": {
+            "skills": {"score": 85, "comment": "FastAPI, PostgreSQL и Kafka — ровно стек вакансии."},
+            "experience": {"score": 80, "comment": "6 лет коммерческой разработки, руководство командой."},
+            "domain": {"score": 62, "comment": "Финтех близок, но опыта в e-commerce нет."},
+            "communication": {"score": 45, "comment": "Резюме короткое, достижения не описаны."},
+        },
+        "strengths": [
+            {"text": "Нужный стек", "evidence_quote": "FastAPI, PostgreSQL, Kafka"},
+            {"text": "Опыт руководства", "evidence_quote": "Руководил командой из 4 человек в финтехе"},
+        ],
+        "gaps": [{"text": "Нет опыта с Kubernetes", "evidence_quote": None}],
+        "risks": [{"text": "Мало конкретики о результатах", "evidence_quote": "проводил код-ревью"}],
+        "interview_questions": [
+            {"question": "Как вы разворачивали сервисы в продакшене?", "gap": "Нет опыта с Kubernetes"},
+            {"question": "Какой результат команды за последний год вы считаете главным?", "gap": "Мало конкретики"},
+        ],
+        "recommendation": "Рекомендую пригласить на техническое интервью и проверить опыт эксплуатации.",
+    }
+    doc.update(overrides)
+    return doc
+
+
+async def vacancy(ui: UI, title: str = "Senior Python-разработчик") -> dict[str, Any]:
+    response = await ui.app.client.post(
+        "/api/vacancies/",
+        json={"title": title, "requirements": "Python, FastAPI, PostgreSQL, Kubernetes", "key_skills": ["Python"]},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_new_candidate_with_a_resume_file_and_a_vacancy(ui: UI) -> None:
+    await vacancy(ui)
+    page = ui.page
+    await ui.goto("/")
+    await page.get_by_role("button", name="Новый кандидат").click()
+    dialog = page.get_by_role("dialog", name="Новый кандидат")
+    await dialog.get_by_label("ФИО").fill("Павел Орлов")
+    await dialog.get_by_label("Вакансия").select_option(label="Senior Python-разработчик")
+    await dialog.get_by_label("Город").fill("Казань")
+    await dialog.get_by_label("Навыки").fill("Python, FastAPI, SQL")
+    await dialog.get_by_label("Резюме (PDF или DOCX)").set_input_files(
+        {
+            "name": "orlov.docx",
+            "mimeType": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "buffer": make_docx(["Павел Орлов", "Python-разработчик, 5 лет: FastAPI, SQL."]),
+        }
+    )
+    await dialog.get_by_role("button", name="Создать").click()
+
+    await expect(page.locator("#c-title")).to_have_text("Павел Орлов")
+    await expect(page.locator("#resume-text")).to_contain_text("Python-разработчик, 5 лет: FastAPI, SQL.")
+    await expect(page.locator("#c-badges")).to_contain_text("Senior Python-разработчик")
+    await expect(page.locator("#profile-view")).to_contain_text("Казань")
+    await expect(page.locator("#profile-view .chip")).to_have_text(["Python", "FastAPI", "SQL"])
+    link = page.get_by_role("link", name="orlov.docx")
+    await expect(link).to_be_visible()
+    async with page.expect_download() as download_info:
+        await link.click()
+    download = await download_info.value
+    assert download.suggested_filename == "orlov.docx"
+    assert Path(await download.path()).read_bytes()[:2] == b"PK"
+
+    # Replacing the file from the card updates the text in place.
+    await page.locator("#resume-input").set_input_files(
+        {"name": "orlov.pdf", "mimeType": "application/pdf", "buffer": make_pdf(["Pavel Orlov, Go developer"])}
+    )
+    await expect(page.locator("#resume-error")).to_have_text("Резюме загружено, текст обновлён.")
+    await expect(page.locator("#resume-text")).to_contain_text("Pavel Orlov, Go developer")
+    await expect(page.get_by_role("link", name="orlov.pdf")).to_be_visible()
+
+
+async def test_duplicate_candidate_is_reported_with_a_link(ui: UI) -> None:
+    existing = await create_candidate(ui.app.client, email="dup@example.com")
+    page = ui.page
+    await ui.goto("/")
+    await page.get_by_role("button", name="Новый кандидат").click()
+    dialog = page.get_by_role("dialog", name="Новый кандидат")
+    await dialog.get_by_label("ФИО").fill("Иван Петров")
+    await dialog.get_by_label("Email").fill("DUP@example.com")
+    ui.expect_console_error(r"status of 409")
+    await dialog.get_by_role("button", name="Создать").click()
+    await expect(dialog.get_by_role("alert")).to_contain_text("уже есть")
+    await expect(dialog.get_by_role("link", name="Открыть его карточку")).to_have_attribute(
+        "href", f"/candidate-view.html?id={existing['id']}"
+    )
+    await dialog.get_by_role("button", name="Всё равно создать").click()
+    await expect(page.locator("#c-title")).to_have_text("Иван Петров")
+    assert (await ui.app.client.get("/api/candidates/")).json()["count"] == 2
+
+
+async def test_stage_switcher_keeps_history_and_the_list_filters_by_stage(ui: UI) -> None:
+    target = await vacancy(ui)
+    candidate = await card(ui, vacancy_id=target["id"])
+    await create_candidate(ui.app.client, full_name="Другой кандидат", email="other@example.com", phone=None)
+    page = ui.page
+    await expect(page.locator("#stepper [aria-current=step]")).to_contain_text("Новый")
+
+    await page.get_by_label("Перевести на этап").select_option(label="Интервью")
+    await page.get_by_label("Комментарий").fill("Хорошее резюме")
+    await page.get_by_role("button", name="Перевести").click()
+    await expect(page.locator("#stepper [aria-current=step]")).to_contain_text("Интервью")
+    await expect(page.locator("#c-badges .badge")).to_have_text("Интервью")
+    history = page.locator("#stage-history li")
+    await expect(history).to_have_count(2)
+    await expect(history.first).to_contain_text("Новый→Интервью")
+    await expect(history.first).to_contain_text(ADMIN_EMAIL)
+    await expect(history.first).to_contain_text("Хорошее резюме")
+
+    await page.get_by_label("Перевести на этап").select_option(label="Отказ")
+    await page.get_by_role("button", name="Перевести").click()
+    await expect(page.locator("#stage-error")).to_contain_text("укажите причину")
+    await page.get_by_label("Комментарий").fill("Выбрал другую компанию")
+    await page.get_by_role("button", name="Перевести").click()
+    await expect(page.locator("#stepper .is-rejected")).to_contain_text("Отказ: Выбрал другую компанию")
+    await expect(history).to_have_count(3)
+
+    await ui.goto("/")
+    filters = page.get_by_role("search", name="Поиск и фильтры")
+    await expect(page.locator("#candidates tr")).to_have_count(2)
+    await page.get_by_role("button", name="1 Отказ").click()
+    await expect(page.locator("#candidates tr")).to_have_count(1)
+    await expect(page.locator("#candidates tr .badge")).to_have_text("Отказ")
+    await filters.get_by_label("Этап").select_option(label="Новый")
+    await expect(page.locator("#candidates tr")).to_contain_text(["Другой кандидат"])
+    await filters.get_by_label("Этап").select_option(label="Все этапы")
+    await filters.get_by_label("Вакансия").select_option(label="Senior Python-разработчик")
+    await expect(page.locator("#candidates tr")).to_have_count(1)
+    await expect(page.locator("#candidates tr")).to_contain_text(candidate["full_name"])
+    await expect(page.locator("#candidates tr")).to_contain_text("Senior Python-разработчик")
+
+
+async def test_analysis_runs_with_progress_and_shows_its_chart(ui: UI, fake: FakeUpstream) -> None:
+    target = await vacancy(ui)
+    candidate = await card(ui, vacancy_id=target["id"], resume_text=ANALYSIS_RESUME)
+    page = ui.page
+    await expect(page.get_by_text("Анализа ещё не было")).to_be_visible()
+    # A second's delay keeps the progress on screen long enough to be seen.
+    fake.gigachat.push(dataclasses.replace(Fault.ok(json=analysis_document()), chunk_delay=1.0))
+    await page.get_by_role("button", name="Запустить анализ").click()
+    await expect(page.locator("#analysis-progress")).to_be_visible()
+    await expect(page.get_by_role("button", name="Анализ идёт…")).to_be_disabled()
+
+    result = page.locator("#analysis-result .analysis")
+    await expect(result).to_be_visible()
+    await expect(page.locator("#analysis-progress")).to_be_hidden()
+    await expect(page.get_by_role("img", name="Соответствие вакансии: 78 из 100")).to_be_visible()
+    await expect(result.locator(".criterion")).to_have_count(4)
+    await expect(result.locator(".criterion__value")).to_have_text(["85", "80", "62", "45"])
+    widths = [await bar.get_attribute("width") for bar in await result.locator(".bar__value").all()]
+    assert widths == ["85", "80", "62", "45"]
+    await expect(result.locator(".claims--good .claim__quote").first).to_contain_text("FastAPI, PostgreSQL, Kafka")
+    await expect(result.locator(".claims--gap")).to_contain_text("Нет опыта с Kubernetes")
+    await expect(result.locator(".questions li")).to_have_count(2)
+    await expect(result).to_contain_text("Рекомендация ИИ носит справочный характер — решение принимает рекрутер")
+    await expect(result.locator(".analysis__meta")).to_contain_text("GigaChat · GigaChat-2:2.0.28.2")
+    await expect(result.locator(".analysis__meta")).to_contain_text("Senior Python-разработчик")
+
+    # A second run against no vacancy (by position), then the first one picked from the history.
+    fake.gigachat.push(Fault.status(503))
+    fake.openrouter.push(Fault.ok(json=analysis_document(fit_score=41, summary="Второй анализ")))
+    await page.get_by_role("button", name="Запустить анализ").click()
+    await expect(page.get_by_role("img", name="Соответствие вакансии: 41 из 100")).to_be_visible()
+    await expect(result.locator(".analysis__meta")).to_contain_text(f"OpenRouter · {DEFAULT_OPENROUTER_MODEL}")
+    picker = page.get_by_label("Анализ от")
+    await expect(picker.locator("option")).to_have_count(2)
+    await picker.select_option(index=1)
+    await expect(page.get_by_role("img", name="Соответствие вакансии: 78 из 100")).to_be_visible()
+
+    await page.reload()
+    await expect(page.get_by_role("img", name="Соответствие вакансии: 41 из 100")).to_be_visible()
+    stored = (await ui.app.client.get(f"/api/candidates/{candidate['id']}/analyses")).json()
+    assert [a["result"]["fit_score"] for a in stored] == [41, 78]
+
+
+async def test_analysis_failure_is_explained(ui: UI, fake: FakeUpstream) -> None:
+    await card(ui, resume_text=ANALYSIS_RESUME)
+    fake.gigachat.set_default(Fault.down())
+    fake.openrouter.set_default(Fault.down())
+    ui.expect_console_error(r"status of 503")
+    await ui.page.get_by_role("button", name="Запустить анализ").click()
+    await expect(ui.page.locator("#analysis-error")).to_have_class(re.compile("notice--error"))
+    await expect(ui.page.locator("#analysis-error")).not_to_be_empty()
+    await expect(ui.page.get_by_role("button", name="Запустить анализ")).to_be_enabled()
