@@ -5,7 +5,7 @@ import { ApiError, api, requestFull } from "./api.js";
 import { initAnalysis } from "./analysis.js";
 import { initChat } from "./chat.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
-import { STAGES, formatDateTime, formatSize, initials, isoAttr, stageLabel } from "./format.js";
+import { STAGES, formatDateTime, formatSize, initials, isoAttr, splitSkills, stageLabel } from "./format.js";
 import { checkAi, currentUser, showFatal, wireLogout } from "./layout.js";
 
 const candidateId = Number(new URLSearchParams(location.search).get("id"));
@@ -13,11 +13,6 @@ const RESUME_PREVIEW_CHARS = 1200;
 
 let candidate = null;
 let vacancies = new Map();
-
-function hasDomain() {
-  // Stages, vacancies, files and analyses came with the candidates issue; without them the card still works.
-  return candidate !== null && "stage" in candidate;
-}
 
 function stageBadge(stage) {
   return h("span", { class: `badge badge--${stage}` }, stageLabel(stage));
@@ -58,17 +53,14 @@ function renderProfile() {
   const dl = clear($("#profile-view"));
   const c = candidate;
   dl.append(fact("Желаемая должность", c.position));
-  if ("vacancy_id" in c) dl.append(fact("Вакансия", vacancyTitle(c.vacancy_id)));
+  dl.append(fact("Вакансия", vacancyTitle(c.vacancy_id)));
   dl.append(fact("Email", c.email ? h("a", { href: `mailto:${c.email}` }, c.email) : null));
   dl.append(fact("Телефон", c.phone ? h("a", { href: `tel:${c.phone.replace(/[^\d+]/g, "")}` }, c.phone) : null));
-  if ("city" in c) dl.append(fact("Город", c.city));
-  if ("source" in c) dl.append(fact("Источник", c.source));
-  if ("skills" in c) {
-    dl.append(
-      fact("Навыки", c.skills && c.skills.length ? h("span", { class: "chips" }, c.skills.map((s) => h("span", { class: "chip" }, s))) : null, true),
-    );
-  }
-  if ("notes" in c) dl.append(fact("Заметки", c.notes ? h("span", { class: "pre" }, c.notes) : null, true));
+  dl.append(fact("Город", c.city));
+  dl.append(fact("Источник", c.source));
+  const skills = c.skills.length ? h("span", { class: "chips" }, c.skills.map((s) => h("span", { class: "chip" }, s))) : null;
+  dl.append(fact("Навыки", skills, true));
+  dl.append(fact("Заметки", c.notes ? h("span", { class: "pre" }, c.notes) : null, true));
   dl.append(fact("Добавлен", h("time", { datetime: isoAttr(c.created_at) }, formatDateTime(c.created_at))));
 }
 
@@ -84,10 +76,7 @@ function fillProfileForm() {
   $("#p-notes").value = c.notes || "";
   $("#p-resume-text").value = c.resume_text || "";
   $("#p-vacancy").value = c.vacancy_id ? String(c.vacancy_id) : "";
-  for (const field of document.querySelectorAll("#profile-form [data-needs]")) {
-    const key = field.dataset.needs === "vacancy" ? "vacancy_id" : field.dataset.needs;
-    show(field, key in c && (key !== "vacancy_id" || vacancies.size > 0 || c.vacancy_id));
-  }
+  show($("#p-vacancy").closest(".field"), vacancies.size > 0 || Boolean(c.vacancy_id));
 }
 
 function profileChanges() {
@@ -103,19 +92,12 @@ function profileChanges() {
   compare("phone", text("#p-phone") || null);
   // A resume keeps its line breaks; only blank-only text counts as empty.
   compare("resume_text", $("#p-resume-text").value.trim() ? $("#p-resume-text").value : null);
-  if ("city" in candidate) compare("city", text("#p-city") || null);
-  if ("source" in candidate) compare("source", text("#p-source") || null);
-  if ("notes" in candidate) compare("notes", text("#p-notes") || null);
-  if ("skills" in candidate) {
-    compare(
-      "skills",
-      text("#p-skills")
-        .split(/[,;\n]/)
-        .map((s) => s.trim())
-        .filter(Boolean),
-    );
-  }
-  if ("vacancy_id" in candidate) compare("vacancy_id", text("#p-vacancy") ? Number(text("#p-vacancy")) : null);
+  compare("city", text("#p-city") || null);
+  compare("source", text("#p-source") || null);
+  // Notes keep their line breaks, like the resume.
+  compare("notes", $("#p-notes").value.trim() ? $("#p-notes").value : null);
+  compare("skills", splitSkills(text("#p-skills")));
+  compare("vacancy_id", text("#p-vacancy") ? Number(text("#p-vacancy")) : null);
   return changes;
 }
 
@@ -303,12 +285,14 @@ function renderResume() {
   box.classList.toggle("is-collapsed", long && toggle.getAttribute("aria-expanded") !== "true");
   show(toggle, long);
 
-  if (!hasDomain()) return;
-  show($("#resume-file-row"), true);
   const file = clear($("#resume-file"));
   if (candidate.resume_filename) {
     file.append(
-      h("span", { class: "file-icon", "aria-hidden": "true" }, (candidate.resume_filename.split(".").pop() || "").toUpperCase()),
+      h(
+        "span",
+        { class: ["file-icon", /\.pdf$/i.test(candidate.resume_filename) && "file-icon--pdf"], "aria-hidden": "true" },
+        (candidate.resume_filename.split(".").pop() || "").toUpperCase(),
+      ),
       h(
         "span",
         { class: "file-row__text" },
@@ -373,21 +357,28 @@ function renderCandidate() {
   renderHead();
   renderProfile();
   renderResume();
-  if (hasDomain()) renderStepper();
+  renderStepper();
 }
 
 async function loadVacancies() {
-  if (!hasDomain()) return;
-  try {
-    const page = await api.get("/api/vacancies/?limit=200");
-    vacancies = new Map(page.data.map((v) => [v.id, v]));
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) throw error;
-    vacancies = new Map();
-  }
+  const page = await api.get("/api/vacancies/?limit=200");
+  vacancies = new Map(page.data.map((v) => [v.id, v]));
   for (const select of [$("#p-vacancy"), $("#analysis-vacancy")]) {
     for (const vacancy of vacancies.values()) select.append(h("option", { value: String(vacancy.id) }, vacancy.title));
   }
+}
+
+// On a narrow screen the chat sits below everything else: a floating shortcut leads there while it is out of view.
+function wireChatJump() {
+  const jump = $("#chat-jump");
+  const chat = $("#chat");
+  if (!("IntersectionObserver" in window)) return;
+  new IntersectionObserver(([entry]) => show(jump, !entry.isIntersecting)).observe(chat);
+  jump.addEventListener("click", (event) => {
+    event.preventDefault();
+    chat.scrollIntoView({ behavior: "smooth", block: "start" });
+    $("#chat-input").focus({ preventScroll: true });
+  });
 }
 
 function backLink() {
@@ -418,14 +409,11 @@ async function init() {
   wireProfile();
   wireResume();
   show($("#card"), true);
-  if (hasDomain()) {
-    show($("#stage-panel"), true);
-    wireStage();
-    loadStageHistory().catch((error) => announce($("#stage-error"), error.message, "error"));
-    show($("#analysis"), true);
-    initAnalysis({ candidateId, vacancies, ai, getCandidate: () => candidate });
-  }
+  wireStage();
+  loadStageHistory().catch((error) => announce($("#stage-error"), error.message, "error"));
+  initAnalysis({ candidateId, vacancies, ai, getCandidate: () => candidate });
   initChat({ candidateId, ai });
+  wireChatJump();
 }
 
 init();

@@ -77,3 +77,11 @@ export function initials(name) {
   const parts = String(name || "").trim().split(/\s+/).filter(Boolean);
   return parts.slice(0, 2).map((p) => p[0].toUpperCase()).join("") || "?";
 }
+
+/** "Python, SQL; английский" → ["Python", "SQL", "английский"]. */
+export function splitSkills(text) {
+  return String(text || "")
+    .split(/[,;\n]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

@@ -2,13 +2,13 @@
 
 import { ApiError, api, requestFull } from "./api.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
-import { STAGES, formatDate, initials, isoAttr, plural, stageLabel } from "./format.js";
+import { STAGES, formatDate, initials, isoAttr, plural, splitSkills, stageLabel } from "./format.js";
 import { checkAi, currentUser, showFatal, wireLogout } from "./layout.js";
 
 const PAGE_SIZE = 20;
 const SEARCH_DELAY_MS = 250;
 
-const state = { q: "", stage: "", vacancy: "", page: 1, count: 0, hasStages: true };
+const state = { q: "", stage: "", vacancy: "", page: 1, count: 0 };
 let vacancies = new Map();
 let loadToken = 0;
 
@@ -76,7 +76,7 @@ function row(candidate) {
         ),
       ),
     ),
-    cell("Этап", candidate.stage ? stageBadge(candidate.stage) : null),
+    cell("Этап", stageBadge(candidate.stage)),
     cell("Вакансия", vacancy ? vacancy.title : null),
     cell("Город", candidate.city),
     cell("Добавлен", h("time", { datetime: isoAttr(candidate.created_at) }, formatDate(candidate.created_at))),
@@ -85,10 +85,6 @@ function row(candidate) {
 
 async function loadPipeline() {
   const nav = $("#pipeline");
-  if (!state.hasStages) {
-    show(nav, false);
-    return;
-  }
   const counts = await Promise.all(
     STAGES.map((s) => api.get(query({ stage: s.value, offset: 0, limit: 1 })).then((r) => r.count)),
   );
@@ -131,7 +127,6 @@ async function loadList() {
       state.page = lastPage;
       return loadList();
     }
-    if (page.data.length && !("stage" in page.data[0])) state.hasStages = false;
     clear(tbody);
     tbody.append(...page.data.map(row));
     const filtered = Boolean(state.q || state.stage || state.vacancy);
@@ -158,7 +153,6 @@ async function loadList() {
     $("#next-page").disabled = state.page >= lastPage;
     show($(".pager"), page.count > PAGE_SIZE);
     show($("#reset-filters"), filtered);
-    show($("#stage-filter-field"), state.hasStages);
   } finally {
     if (token === loadToken) table.removeAttribute("aria-busy");
   }
@@ -176,24 +170,16 @@ async function refresh({ pipeline = true } = {}) {
 }
 
 async function loadVacancies() {
-  try {
-    const page = await api.get("/api/vacancies/?limit=200");
-    vacancies = new Map(page.data.map((v) => [v.id, v]));
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) throw error;
-    vacancies = new Map();
-    show($("#vacancy-filter-field"), false);
-    show($("#c-vacancy-field"), false);
-    return;
-  }
+  const page = await api.get("/api/vacancies/?limit=200");
+  vacancies = new Map(page.data.map((v) => [v.id, v]));
   for (const select of [$("#vacancy-filter"), $("#c-vacancy")]) {
     for (const vacancy of vacancies.values()) {
       const closed = vacancy.status === "closed" ? " (закрыта)" : "";
       select.append(h("option", { value: String(vacancy.id) }, vacancy.title + closed));
     }
   }
-  const hasAny = vacancies.size > 0;
-  show($("#vacancy-filter-field"), hasAny);
+  show($("#vacancy-filter-field"), vacancies.size > 0);
+  show($("#c-vacancy-field"), vacancies.size > 0);
 }
 
 function wireFilters() {
@@ -288,10 +274,7 @@ function wireCreate() {
     ]) {
       if (value(id)) body[key] = value(id);
     }
-    const skills = value("#c-skills")
-      .split(/[,;\n]/)
-      .map((s) => s.trim())
-      .filter(Boolean);
+    const skills = splitSkills(value("#c-skills"));
     if (skills.length) body.skills = skills;
     if (value("#c-vacancy")) body.vacancy_id = Number(value("#c-vacancy"));
     return body;

@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CALM_FIXED_ELEMENTS = """(position) => {
+    for (const el of document.querySelectorAll(".topbar, .chat-jump")) el.style.position = position;
+}"""
 LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -91,10 +94,18 @@ class UI:
     def unexpected_problems(self) -> list[str]:
         return [p for p in self.problems if not any(e.search(p) for e in self.expected)]
 
-    async def screenshot(self, name: str, *, full_page: bool = True) -> Path:
+    async def screenshot(self, name: str, *, full_page: bool = True, selector: str | None = None) -> Path:
+        """Save backend/tests/artifacts/<name>.png: the page, or one element of it."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=full_page)
+        if selector:
+            # A tall element is captured in slices: keep the sticky bar and the floating button out of them.
+            # (Through the CSSOM: the page's CSP rightly refuses an injected stylesheet.)
+            await self.page.evaluate(CALM_FIXED_ELEMENTS, "static")
+            await self.page.locator(selector).screenshot(path=str(path))
+            await self.page.evaluate(CALM_FIXED_ELEMENTS, "")
+        else:
+            await self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

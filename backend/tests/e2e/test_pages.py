@@ -300,52 +300,6 @@ async def test_phone_width_card_has_no_horizontal_scroll(open_ui: Any) -> None:
     assert width <= PHONE["width"]
 
 
-PEOPLE = [
-    ("Иван Петров", "Python-разработчик", "Москва"),
-    ("Анна Смирнова", "Аналитик данных", "Санкт-Петербург"),
-    ("Дмитрий Соколов", "DevOps-инженер", "Казань"),
-    ("Екатерина Волкова", "Product manager", "Москва"),
-    ("Сергей Морозов", "Java-разработчик", "Новосибирск"),
-    ("Ольга Лебедева", "QA-инженер", "Екатеринбург"),
-    ("Алексей Козлов", "Frontend-разработчик", "Удалённо"),
-]
-MARKDOWN_REPLY = (
-    "Кратко о кандидате:\n\n"
-    "- **6 лет** коммерческой разработки на Python (FastAPI, PostgreSQL, Kafka);\n"
-    "- руководил командой из 4 человек в финтехе;\n"
-    "- нет опыта с Kubernetes — стоит уточнить на интервью.\n\n"
-    "Рекомендую пригласить на техническое интервью."
-)
-
-
-async def test_screenshots_of_the_list_and_the_card(open_ui: Any, fake: FakeUpstream) -> None:
-    laptop: UI = await open_ui()
-    ids = []
-    for i, (name, position, city) in enumerate(PEOPLE):
-        created = await create_candidate(
-            laptop.app.client, full_name=name, position=position, email=f"p{i}@example.com", phone=None, city=city
-        )
-        ids.append(created["id"])
-    first = ids[0]
-    fake.gigachat.push(Fault.ok(text=MARKDOWN_REPLY))
-    await laptop.app.client.post(
-        "/api/chat/", json={"candidate_id": first, "role": "user", "content": "Кратко: опыт и риски кандидата?"}
-    )
-    fake.gigachat.push(Fault.status(503))
-    await laptop.app.client.post(
-        "/api/chat/", json={"candidate_id": first, "role": "user", "content": "Подготовь 3 вопроса про Kafka"}
-    )
-    phone: UI = await open_ui(viewport=PHONE)
-    for width_name, ui in (("laptop", laptop), ("phone", phone)):
-        await ui.log_in()
-        await ui.goto("/")
-        await expect(ui.page.locator("#candidates tr")).to_have_count(len(PEOPLE))
-        await ui.screenshot(f"list-{width_name}")
-        await ui.goto(f"/candidate-view.html?id={first}")
-        await expect(messages(ui)).to_have_count(4)
-        await ui.screenshot(f"card-{width_name}")
-
-
 # --- stages, vacancies, resume files, analysis -------------------------------------------------------------
 
 ANALYSIS_RESUME = (
@@ -544,3 +498,88 @@ async def test_analysis_failure_is_explained(ui: UI, fake: FakeUpstream) -> None
     await expect(ui.page.locator("#analysis-error")).to_have_class(re.compile("notice--error"))
     await expect(ui.page.locator("#analysis-error")).not_to_be_empty()
     await expect(ui.page.get_by_role("button", name="Запустить анализ")).to_be_enabled()
+
+
+# --- screenshots ---------------------------------------------------------------------------------------
+
+PEOPLE = [
+    ("Иван Петров", "Python-разработчик", "Москва", "interview"),
+    ("Анна Смирнова", "Аналитик данных", "Санкт-Петербург", "screening"),
+    ("Дмитрий Соколов", "DevOps-инженер", "Казань", "offer"),
+    ("Екатерина Волкова", "Product manager", "Москва", "new"),
+    ("Сергей Морозов", "Java-разработчик", "Новосибирск", "rejected"),
+    ("Ольга Лебедева", "QA-инженер", "Екатеринбург", "hired"),
+    ("Алексей Козлов", "Frontend-разработчик", None, "new"),
+]
+MARKDOWN_REPLY = (
+    "Кратко о кандидате:\n\n"
+    "- **6 лет** коммерческой разработки на Python (FastAPI, PostgreSQL, Kafka);\n"
+    "- руководил командой из 4 человек в финтехе;\n"
+    "- нет опыта с Kubernetes — стоит уточнить на интервью.\n\n"
+    "Рекомендую пригласить на техническое интервью."
+)
+
+
+async def populate(ui: UI, fake: FakeUpstream) -> int:
+    """A small team's week: vacancies, candidates at every stage, and one card with a resume, analysis and chat."""
+    python = await vacancy(ui)
+    analyst = await vacancy(ui, "Аналитик данных")
+    client = ui.app.client
+    first = 0
+    for i, (name, position, city, stage) in reversed(list(enumerate(PEOPLE))):
+        created = await create_candidate(
+            client,
+            full_name=name,
+            position=position,
+            email=f"p{i}@example.com",
+            phone=f"+7 900 000-00-{i:02d}",
+            city=city,
+            vacancy_id=analyst["id"] if "Аналитик" in position else python["id"] if "Python" in position else None,
+            skills=["Python", "FastAPI", "PostgreSQL", "Kafka"] if i == 0 else [],
+            source="hh.ru" if i % 2 else "Рекомендация",
+            resume_text=ANALYSIS_RESUME if i == 0 else None,
+        )
+        if stage != "new":
+            reason = "Выбрал другое предложение" if stage == "rejected" else "Сильное резюме"
+            response = await client.post(f"/api/candidates/{created['id']}/stage", json={"stage": stage, "reason": reason})
+            assert response.status_code == 201, response.text
+        first = created["id"]
+    upload = await client.post(
+        f"/api/candidates/{first}/resume",
+        files={"file": ("petrov.docx", make_docx(ANALYSIS_RESUME.splitlines()), "application/octet-stream")},
+    )
+    assert upload.status_code == 200, upload.text
+    fake.gigachat.push(Fault.ok(json=analysis_document()))
+    assert (await client.post(f"/api/candidates/{first}/analyses", json={})).status_code == 201
+    fake.gigachat.push(Fault.ok(text=MARKDOWN_REPLY))
+    await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "Кратко: опыт и риски?"})
+    fake.gigachat.push(Fault.status(503))
+    await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "3 вопроса про Kafka"})
+    fake.gigachat.push(Fault.status(503))
+    fake.openrouter.push(Fault.status(503))
+    await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "А про PostgreSQL?"})
+    return first
+
+
+async def test_screenshots_of_the_list_and_the_card(open_ui: Any, fake: FakeUpstream) -> None:
+    """Artifacts for people to look at (backend/tests/artifacts/); the test checks only that the pages render."""
+    laptop: UI = await open_ui()
+    first = await populate(laptop, fake)
+    phone: UI = await open_ui(viewport=PHONE)
+    for width_name, ui in (("laptop", laptop), ("phone", phone)):
+        await ui.log_in()
+        await ui.goto("/")
+        await expect(ui.page.locator("#candidates tr")).to_have_count(len(PEOPLE))
+        await expect(ui.page.locator("#pipeline .pipeline__count").first).to_have_text("2")
+        await ui.screenshot(f"list-{width_name}")
+        await ui.goto(f"/candidate-view.html?id={first}")
+        await expect(messages(ui)).to_have_count(5)
+        await expect(ui.page.locator("#analysis-result .score-ring")).to_be_visible()
+        await ui.screenshot(f"card-{width_name}")
+        await ui.screenshot(f"card-{width_name}-top", full_page=False)
+        await ui.screenshot(f"card-{width_name}-analysis", selector="#analysis")
+        await ui.screenshot(f"card-{width_name}-chat", selector="#chat")
+    await laptop.goto("/")
+    await laptop.page.get_by_role("button", name="Новый кандидат").click()
+    await expect(laptop.page.get_by_role("dialog")).to_be_visible()
+    await laptop.screenshot("new-candidate-laptop", full_page=False)
