@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Error, Page, async_playwright
 
-from tests.conftest import ADMIN_EMAIL, IN_CI, RunningApp, StartApp
-
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE
 from app.services import auth, users
+from tests.conftest import ADMIN_EMAIL, IN_CI, RunningApp, StartApp
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,10 +79,11 @@ class UI:
             user = await users.by_email(session, email)
             assert user is not None
             issued = await auth.issue(session, self.app.settings, user)
+        url = self.app.base_url
         await self.context.add_cookies(
             [
-                {"name": SESSION_COOKIE, "value": issued.token, "url": self.app.base_url, "httpOnly": True, "sameSite": "Lax"},
-                {"name": CSRF_COOKIE, "value": issued.csrf_token, "url": self.app.base_url, "sameSite": "Strict"},
+                {"name": SESSION_COOKIE, "value": issued.token, "url": url, "httpOnly": True, "sameSite": "Lax"},
+                {"name": CSRF_COOKIE, "value": issued.csrf_token, "url": url, "sameSite": "Strict"},
             ]
         )
 

@@ -541,7 +541,8 @@ async def populate(ui: UI, fake: FakeUpstream) -> int:
         )
         if stage != "new":
             reason = "Выбрал другое предложение" if stage == "rejected" else "Сильное резюме"
-            response = await client.post(f"/api/candidates/{created['id']}/stage", json={"stage": stage, "reason": reason})
+            body = {"stage": stage, "reason": reason}
+            response = await client.post(f"/api/candidates/{created['id']}/stage", json=body)
             assert response.status_code == 201, response.text
         first = created["id"]
     upload = await client.post(
