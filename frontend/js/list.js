@@ -2,7 +2,7 @@
 
 import { ApiError, api, requestFull } from "./api.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
-import { STAGES, formatDate, initials, isoAttr, plural, splitSkills, stageLabel } from "./format.js";
+import { STAGES, formatDate, formatSize, initials, isoAttr, plural, splitSkills, stageLabel } from "./format.js";
 import { checkAi, currentUser, showFatal, wireLogout } from "./layout.js";
 
 const PAGE_SIZE = 20;
@@ -98,6 +98,7 @@ async function loadPipeline() {
           type: "button",
           class: ["pipeline__stage", `pipeline__stage--${s.value}`, active && "is-active"],
           "aria-pressed": active ? "true" : "false",
+          "aria-label": `${s.label}: ${counts[i]}`,
           onclick: () => {
             state.stage = active ? "" : s.value;
             $("#stage-filter").value = state.stage;
@@ -249,8 +250,31 @@ function wireCreate() {
   let allowDuplicate = false;
 
   const close = () => dialog.close();
+  const fileInput = $("#c-resume-file");
+  const fileName = $("#c-resume-name");
+  const dropzone = $("#c-dropzone");
+  const showFile = () => {
+    const file = fileInput.files[0];
+    fileName.textContent = file ? `${file.name} · ${formatSize(file.size)}` : "или перетащите его сюда";
+    fileName.classList.toggle("is-chosen", Boolean(file));
+  };
+  fileInput.addEventListener("change", showFile);
+  dropzone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    dropzone.classList.add("is-over");
+  });
+  dropzone.addEventListener("dragleave", () => dropzone.classList.remove("is-over"));
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropzone.classList.remove("is-over");
+    if (event.dataTransfer.files.length) {
+      fileInput.files = event.dataTransfer.files;
+      showFile();
+    }
+  });
   $("#new-candidate").addEventListener("click", () => {
     form.reset();
+    showFile();
     created = null;
     allowDuplicate = false;
     announce(error, "");

@@ -362,6 +362,7 @@ async def test_new_candidate_with_a_resume_file_and_a_vacancy(ui: UI) -> None:
             "buffer": make_docx(["Павел Орлов", "Python-разработчик, 5 лет: FastAPI, SQL."]),
         }
     )
+    await expect(dialog.locator("#c-resume-name")).to_contain_text("orlov.docx")
     await dialog.get_by_role("button", name="Создать").click()
 
     await expect(page.locator("#c-title")).to_have_text("Павел Орлов")
@@ -434,7 +435,7 @@ async def test_stage_switcher_keeps_history_and_the_list_filters_by_stage(ui: UI
     await ui.goto("/")
     filters = page.get_by_role("search", name="Поиск и фильтры")
     await expect(page.locator("#candidates tr")).to_have_count(2)
-    await page.get_by_role("button", name="1 Отказ").click()
+    await page.get_by_role("button", name="Отказ: 1").click()
     await expect(page.locator("#candidates tr")).to_have_count(1)
     await expect(page.locator("#candidates tr .badge")).to_have_text("Отказ")
     await filters.get_by_label("Этап").select_option(label="Новый")
