@@ -369,16 +369,20 @@ async function loadVacancies() {
 }
 
 // On a narrow screen the chat sits below everything else: a floating shortcut leads there while it is out of view.
+// The skip link does the same from the keyboard: a fragment link alone would scroll but not put the caret there.
 function wireChatJump() {
   const jump = $("#chat-jump");
   const chat = $("#chat");
-  if (!("IntersectionObserver" in window)) return;
-  new IntersectionObserver(([entry]) => show(jump, !entry.isIntersecting)).observe(chat);
-  jump.addEventListener("click", (event) => {
+  const goToChat = (event) => {
     event.preventDefault();
     chat.scrollIntoView({ behavior: "smooth", block: "start" });
     $("#chat-input").focus({ preventScroll: true });
-  });
+  };
+  jump.addEventListener("click", goToChat);
+  $("#skip-to-chat").addEventListener("click", goToChat);
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver(([entry]) => show(jump, !entry.isIntersecting)).observe(chat);
+  }
 }
 
 function backLink() {
@@ -412,8 +416,8 @@ async function init() {
   wireStage();
   loadStageHistory().catch((error) => announce($("#stage-error"), error.message, "error"));
   initAnalysis({ candidateId, vacancies, ai, getCandidate: () => candidate });
-  initChat({ candidateId, ai });
   wireChatJump();
+  initChat({ candidateId, ai });
 }
 
 init();

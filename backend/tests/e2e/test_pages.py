@@ -585,3 +585,37 @@ async def test_screenshots_of_the_list_and_the_card(open_ui: Any, fake: FakeUpst
     await laptop.page.get_by_role("button", name="Новый кандидат").click()
     await expect(laptop.page.get_by_role("dialog")).to_be_visible()
     await laptop.screenshot("new-candidate-laptop", full_page=False)
+
+
+# --- keyboard and labels ----------------------------------------------------------------------------------
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+        && !el.getAttribute("aria-labelledby") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+    .map((el) => el.outerHTML.slice(0, 120))"""
+FOCUS_RING = "() => getComputedStyle(document.activeElement).outlineStyle"
+
+
+async def test_every_control_is_labelled_and_the_keyboard_reaches_the_chat(ui: UI) -> None:
+    await vacancy(ui)
+    candidate = await create_candidate(ui.app.client, resume_text=ANALYSIS_RESUME)
+    page = ui.page
+    for path in ("/", f"/candidate-view.html?id={candidate['id']}"):
+        await ui.goto(path)
+        await expect(page.locator("#user-name")).to_have_text("admin")
+        await expect(page.locator("#candidates tr, #chat-log .chat__empty")).to_have_count(1)
+        assert await page.evaluate(UNLABELLED) == [], path
+
+    # The first Tab lands on the skip links; the second one on the card leads straight to the chat box.
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Перейти к чату")).to_be_focused()
+    assert await page.evaluate(FOCUS_RING) == "solid"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Сообщение ассистенту")).to_be_focused()
+    await page.keyboard.type("Вопрос с клавиатуры")
+    await page.keyboard.press("Enter")
+    await expect(messages(ui).last).to_contain_text("GigaChat: ответ на «Вопрос с клавиатуры»")
+
+    await ui.goto("/login")
+    assert await page.evaluate(UNLABELLED) == []
