@@ -1,4 +1,4 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin."""
+"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge."""
 
 from __future__ import annotations
 
@@ -109,6 +109,27 @@ def _ensure_admin(args: argparse.Namespace, settings: Settings) -> int:
     return _with_session(settings, work)
 
 
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from app.models import Candidate, utcnow
+    from app.services import personal_data
+
+    async def work(session: AsyncSession) -> int:
+        if args.dry_run:
+            due = await session.scalars(
+                select(Candidate.id).where(Candidate.retention_until <= utcnow(), Candidate.erased_at.is_(None))
+            )
+            ids = list(due)
+            print(f"Подлежат удалению: {len(ids)} {ids}")
+            return 0
+        erased = await personal_data.purge_due(session, settings)
+        print(f"Удалены персональные данные кандидатов: {len(erased)} {erased}")
+        return 0
+
+    return _with_session(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus-ai", description="Nexus AI recruiting assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensure_admin.add_argument("--host", default="127.0.0.1")
     ensure_admin.add_argument("--port", type=int, default=8000)
     ensure_admin.set_defaults(handler=_ensure_admin)
+
+    purge = sub.add_parser("purge", help="erase candidates whose retention date has passed (152-FZ)")
+    purge.add_argument("--dry-run", action="store_true", help="only list who would be erased")
+    purge.set_defaults(handler=_purge)
     return parser
 
 

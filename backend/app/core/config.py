@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES_PER_ACCOUNT: PositiveInt = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS: PositiveInt = 20
     LOGIN_FAILURE_WINDOW_MINUTES: PositiveInt = 15
+    RETENTION_DAYS: PositiveInt = 30
+    """Days to keep a rejected candidate without talent-pool consent, or anyone after consent is withdrawn."""
     FOREIGN_PROVIDERS: list[str] = ["openrouter"]
     """Providers outside Russia: sending personal data to them is a cross-border transfer (152-FZ art. 12)."""
 

@@ -43,6 +43,7 @@ async def ready(request: Request) -> JSONResponse:
             ProviderStatus(
                 name=name,
                 configured=configured,
+                foreign=name in settings.FOREIGN_PROVIDERS,
                 model=model if configured else None,
                 breaker=slot.breaker.state if slot else "closed",
             )
