@@ -191,3 +191,15 @@ async def test_admin_can_erase_on_request_and_recruiter_cannot(api: RunningApp, 
     assert NAME not in everything and EMAIL not in everything
     log = (await api.client.get("/api/audit/", params={"action": "candidate.erase"})).json()
     assert log["data"][0]["actor_email"] == "admin@example.com" and log["data"][0]["details"] == {"reason": "request"}
+
+
+async def test_stage_decisions_are_recorded_as_the_users_and_ai_is_advisory(api: RunningApp) -> None:
+    recruiter = await api.recruiter("decider@example.com")
+    candidate = await create_candidate(recruiter)
+    await recruiter.post(f"/api/candidates/{candidate['id']}/stage", json={"stage": "screening"})
+
+    history = (await recruiter.get(f"/api/candidates/{candidate['id']}/stages")).json()
+
+    assert history[-1]["to_stage"] == "screening" and history[-1]["changed_by"] == "decider@example.com"
+    schema = api.app.openapi()["components"]["schemas"]["AnalysisResult"]
+    assert "advisory" in schema["properties"] and "decision" not in schema["properties"]
