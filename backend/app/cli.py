@@ -15,7 +15,19 @@ from app.core.logging import configure_logging
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [s.get_secret_value() for s in (settings.GIGACHAT_API_KEY, settings.OPENROUTER_API_KEY) if s is not None]
+    values = (settings.GIGACHAT_API_KEY, settings.OPENROUTER_API_KEY, settings.FIRST_SUPERUSER_PASSWORD)
+    secrets = [s.get_secret_value() for s in values if s is not None]
+    if settings.GIGACHAT_API_KEY is not None:
+        # The decoded `client_id:client_secret` must not leak either.
+        secrets.extend(_decoded_parts(settings.GIGACHAT_API_KEY.get_secret_value()))
+    return secrets
+
+
+def _decoded_parts(key: str) -> list[str]:
+    import base64
+
+    decoded = base64.b64decode(key).decode("utf-8", "replace")
+    return [decoded, *decoded.split(":", 1)]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nexus-ai: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.LOG_LEVEL, _secrets(settings))
+    configure_logging(settings.LOG_LEVEL, _secrets(settings), settings.LOG_FORMAT)
     return int(args.handler(args, settings))
 
 

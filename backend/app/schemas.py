@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
@@ -388,3 +388,14 @@ class ConsentPublic(BaseModel):
 
 class PurgePublic(BaseModel):
     erased: list[int]
+
+
+class UsagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date
+    provider: str
+    requests: int
+    failures: int
+    prompt_tokens: int
+    completion_tokens: int

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     LLM_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.7
     LLM_MAX_TOKENS: PositiveInt = 2000
 
+    # --- Usage, quota and logs ---
+    GIGACHAT_DAILY_LIMIT: Annotated[int, Field(ge=0)] = 1000
+    """GigaChat requests per Moscow day; a warning at 80 %, skipped (OpenRouter answers) at 100 %. 0 = no limit."""
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
     # --- Accounts and access ---
     FIRST_SUPERUSER: str | None = None
     FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
