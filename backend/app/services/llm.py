@@ -425,6 +425,8 @@ class CallRecord:
     queue_wait_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    completed: bool = False
+    """The answer is complete; a consumer that stops reading afterwards does not make it a cancellation."""
 
     @property
     def sent(self) -> bool:
@@ -512,6 +514,7 @@ class ProviderChain:
                             async for event in events:
                                 if isinstance(event, Done):
                                     # Recorded before yielding: a consumer may stop reading at `Done`.
+                                    call.completed = True
                                     slot.breaker.record_success()
                                     self._log_fallback_used(index, slot)
                                     yield event
@@ -540,6 +543,7 @@ class ProviderChain:
                 try:
                     async with self._admitted(slot) as call:
                         result = await self._structured_attempt(slot, request, spec, attempts, call)
+                        call.completed = True
                         slot.breaker.record_success()
                 except ProviderError as exc:
                     wait = self._retry_wait(slot, exc, retry_budget, sent_text=False)
@@ -580,7 +584,8 @@ class ProviderChain:
             call.outcome = exc.kind.value
             raise
         except BaseException:
-            call.outcome = "cancelled"
+            if not call.completed:
+                call.outcome = "cancelled"
             raise
         finally:
             if self.observer is not None:
