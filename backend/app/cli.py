@@ -1,4 +1,4 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin."""
+"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,19 @@ from app.core.logging import configure_logging
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [s.get_secret_value() for s in (settings.GIGACHAT_API_KEY, settings.OPENROUTER_API_KEY) if s is not None]
+    values = (settings.GIGACHAT_API_KEY, settings.OPENROUTER_API_KEY, settings.FIRST_SUPERUSER_PASSWORD)
+    secrets = [s.get_secret_value() for s in values if s is not None]
+    if settings.GIGACHAT_API_KEY is not None:
+        # The decoded `client_id:client_secret` must not leak either.
+        secrets.extend(_decoded_parts(settings.GIGACHAT_API_KEY.get_secret_value()))
+    return secrets
+
+
+def _decoded_parts(key: str) -> list[str]:
+    import base64
+
+    decoded = base64.b64decode(key).decode("utf-8", "replace")
+    return [decoded, *decoded.split(":", 1)]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,6 +121,27 @@ def _ensure_admin(args: argparse.Namespace, settings: Settings) -> int:
     return _with_session(settings, work)
 
 
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from app.models import Candidate, utcnow
+    from app.services import personal_data
+
+    async def work(session: AsyncSession) -> int:
+        if args.dry_run:
+            due = await session.scalars(
+                select(Candidate.id).where(Candidate.retention_until <= utcnow(), Candidate.erased_at.is_(None))
+            )
+            ids = list(due)
+            print(f"Подлежат удалению: {len(ids)} {ids}")
+            return 0
+        erased = await personal_data.purge_due(session, settings)
+        print(f"Удалены персональные данные кандидатов: {len(erased)} {erased}")
+        return 0
+
+    return _with_session(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus-ai", description="Nexus AI recruiting assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensure_admin.add_argument("--host", default="127.0.0.1")
     ensure_admin.add_argument("--port", type=int, default=8000)
     ensure_admin.set_defaults(handler=_ensure_admin)
+
+    purge = sub.add_parser("purge", help="erase candidates whose retention date has passed (152-FZ)")
+    purge.add_argument("--dry-run", action="store_true", help="only list who would be erased")
+    purge.set_defaults(handler=_purge)
     return parser
 
 
@@ -149,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nexus-ai: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.LOG_LEVEL, _secrets(settings))
+    configure_logging(settings.LOG_LEVEL, _secrets(settings), settings.LOG_FORMAT)
     return int(args.handler(args, settings))
 
 

@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import web
 from app.api.main import api_router
-from app.api.routes import health
+from app.api.routes import health, metrics
 from app.core import errors
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
-from app.core.http import SecurityHeadersMiddleware
+from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
 from app.services.llm import ProviderChain
+from app.services.telemetry import Metrics, Telemetry
 
 logger = logging.getLogger("app")
 
@@ -51,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
-        chain = ProviderChain.from_settings(settings)
+        metrics = Metrics()
+        chain = ProviderChain.from_settings(settings, observer=Telemetry(settings, session_factory, metrics))
+        app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine
         app.state.session_factory = session_factory
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
         )
     app.include_router(health.router)
+    app.include_router(metrics.metrics_router)
     app.include_router(api_router)
     web.install(app, settings)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -118,6 +118,10 @@ class Candidate(Base):
     resume_uploaded_at: Mapped[datetime | None]
     email_normalized: Mapped[str | None] = mapped_column(String(254), index=True)
     phone_normalized: Mapped[str | None] = mapped_column(String(32), index=True)
+    retention_until: Mapped[datetime | None] = mapped_column(index=True)
+    """When set, the personal data must be destroyed by then (152-FZ): `nexus-ai purge` erases it."""
+    erased_at: Mapped[datetime | None]
+    """Set once the personal data is destroyed; the row stays as an anonymous tombstone."""
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
@@ -258,3 +262,44 @@ class AuditEvent(Base):
     entity_id: Mapped[int | None] = mapped_column(index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None]
+
+
+class ConsentScope(StrEnum):
+    VACANCY = "vacancy"
+    """Processing for the selection to one vacancy."""
+    TALENT_POOL = "talent_pool"
+    """Keeping the candidate in the reserve for future vacancies."""
+
+
+class Consent(Base):
+    """A candidate's consent to processing, as its own record (152-FZ: a separate document since 2025-09-01).
+
+    Never rewritten except to mark the withdrawal. Holds no personal data itself.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="SET NULL"))
+    text_version: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(50))
+    given_at: Mapped[datetime]
+    recorded_by: Mapped[str | None] = mapped_column(String(254))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(254))
+
+
+class ProviderUsage(Base):
+    """Requests and tokens per provider per day (Moscow time), shared by every instance through the database."""
+
+    __tablename__ = "provider_usage"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requests: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from app.models import Stage, VacancyStatus
+from app.models import ConsentScope, Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -117,6 +117,7 @@ class CandidatePublic(CandidateBase):
     resume_content_type: str | None = None
     resume_size: int | None = None
     resume_uploaded_at: datetime | None = None
+    retention_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -201,6 +202,8 @@ class ChatFailurePublic(BaseModel):
 class ProviderStatus(BaseModel):
     name: str
     configured: bool
+    foreign: bool
+    """Outside Russia: sending personal data there is a cross-border transfer (see README)."""
     model: str | None
     breaker: Literal["closed", "open", "half_open"]
 
@@ -355,3 +358,44 @@ class AuditEventPublic(BaseModel):
 class AuditEventsPublic(BaseModel):
     data: list[AuditEventPublic]
     count: int
+
+
+class ConsentCreate(BaseModel):
+    """A consent the candidate gave (on paper, by email, in a web form…), recorded by a recruiter."""
+
+    scope: ConsentScope
+    vacancy_id: int | None = Field(default=None, gt=0)
+    text_version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    given_at: datetime | None = None
+
+
+class ConsentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    candidate_id: int
+    scope: ConsentScope
+    vacancy_id: int | None
+    text_version: str
+    channel: str
+    given_at: datetime
+    recorded_by: str | None
+    recorded_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+
+
+class PurgePublic(BaseModel):
+    erased: list[int]
+
+
+class UsagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date
+    provider: str
+    requests: int
+    failures: int
+    prompt_tokens: int
+    completion_tokens: int

@@ -55,7 +55,10 @@ CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]
 
 
 async def get_current_candidate(candidate_id: CandidateID, session: SessionDep) -> Candidate:
-    return await candidates.get_or_404(session, candidate_id)
+    candidate = await candidates.get_or_404(session, candidate_id)
+    if candidate.erased_at is not None:
+        raise HTTPException(status.HTTP_410_GONE, "Персональные данные кандидата удалены")
+    return candidate
 
 
 CurrentCandidate = Annotated[Candidate, Depends(get_current_candidate)]

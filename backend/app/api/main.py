@@ -2,12 +2,20 @@ from fastapi import APIRouter, Depends
 
 from app.api import chat
 from app.api.deps import get_current_user, require_admin
-from app.api.routes import analyses, audit, auth, candidates, users, vacancies
+from app.api.routes import analyses, audit, auth, candidates, consents, metrics, privacy, users, vacancies
 
 api_router = APIRouter(prefix="/api")
-# Everything under /api needs a login except /api/auth/login; user management and the audit log need an admin.
+# Everything under /api needs a login except /api/auth/login; users, the audit log and erasure need an admin.
 api_router.include_router(auth.router)
-for router in (chat.router, candidates.router, vacancies.router, analyses.router):
+for router in (
+    chat.router,
+    candidates.router,
+    vacancies.router,
+    analyses.router,
+    consents.router,
+    metrics.usage_router,
+):
     api_router.include_router(router, dependencies=[Depends(get_current_user)])
 api_router.include_router(users.router, dependencies=[Depends(require_admin)])
 api_router.include_router(audit.router, dependencies=[Depends(require_admin)])
+api_router.include_router(privacy.router, dependencies=[Depends(require_admin)])

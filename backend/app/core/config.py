@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 """The checkout root when installed editable (as `make` does); `.env` and `data/` live there."""
@@ -104,17 +104,24 @@ class Settings(BaseSettings):
     LLM_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.7
     LLM_MAX_TOKENS: PositiveInt = 2000
 
+    # --- Usage, quota and logs ---
+    GIGACHAT_DAILY_LIMIT: Annotated[int, Field(ge=0)] = 1000
+    """GigaChat requests per Moscow day; a warning at 80 %, skipped (OpenRouter answers) at 100 %. 0 = no limit."""
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
     # --- Accounts and access ---
     FIRST_SUPERUSER: str | None = None
     FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
     SESSION_TTL_HOURS: PositiveFloat = 12.0
     COOKIE_SECURE: bool | None = None
     """None: Secure cookies exactly when the request came over HTTPS."""
-    CORS_ORIGINS: list[str] = []
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     LOGIN_MAX_FAILURES_PER_ACCOUNT: PositiveInt = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS: PositiveInt = 20
     LOGIN_FAILURE_WINDOW_MINUTES: PositiveInt = 15
-    FOREIGN_PROVIDERS: list[str] = ["openrouter"]
+    RETENTION_DAYS: PositiveInt = 30
+    """Days to keep a rejected candidate without talent-pool consent, or anyone after consent is withdrawn."""
+    FOREIGN_PROVIDERS: Annotated[list[str], NoDecode] = ["openrouter"]
     """Providers outside Russia: sending personal data to them is a cross-border transfer (152-FZ art. 12)."""
 
     # --- Chat ---

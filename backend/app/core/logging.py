@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 _PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:basic|bearer)\s+)[A-Za-z0-9._~+/=-]+"),
@@ -40,18 +42,53 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from app.core.http import request_id
+
+        record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_text or record.exc_info:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "text") -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     if not any(getattr(h, "_nexus", False) for h in root.handlers):
         stream_handler = logging.StreamHandler()
-        stream_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         stream_handler._nexus = True  # type: ignore[attr-defined]
         root.addHandler(stream_handler)
-    redactor = RedactingFilter(secrets)
+    install_filters(root.handlers, secrets)
     for handler in root.handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+        if getattr(handler, "_nexus", False):
+            handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+
+
+def install_filters(handlers: Iterable[logging.Handler], secrets: Iterable[str]) -> None:
+    """Redaction and request ids on each handler (filters on handlers also see records from child loggers)."""
+    redactor = RedactingFilter(secrets)
+    for handler in handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter | RequestIdFilter)]:
             handler.removeFilter(old)
+        handler.addFilter(RequestIdFilter())
         handler.addFilter(redactor)
     # httpx logs every request URL at INFO; that is noise for operators.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -146,7 +146,7 @@ async def list_(
     offset: int,
     limit: int,
 ) -> tuple[list[Candidate], int]:
-    query = select(Candidate)
+    query = select(Candidate).where(Candidate.erased_at.is_(None))
     if q and q.strip():
         pattern = f"%{q.strip().lower()}%"
         query = query.where(

@@ -135,6 +135,7 @@ class ErrorKind(StrEnum):
     MALFORMED = "malformed"
     BUSY = "busy"
     BREAKER_OPEN = "breaker_open"
+    QUOTA = "quota"
 
 
 _DESCRIPTIONS: dict[ErrorKind, str] = {
@@ -156,10 +157,15 @@ _DESCRIPTIONS: dict[ErrorKind, str] = {
     ErrorKind.MALFORMED: "некорректные данные в потоке ответа",
     ErrorKind.BUSY: "все слоты заняты, очередь не дождалась",
     ErrorKind.BREAKER_OPEN: "временно отключён после серии ошибок",
+    ErrorKind.QUOTA: "дневной лимит запросов исчерпан",
 }
 
 # Failures that say nothing about the provider's health do not trip its breaker.
-_NOT_HEALTH = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.BLACKLIST, ErrorKind.BUSY, ErrorKind.BREAKER_OPEN})
+_NOT_HEALTH = frozenset(
+    {ErrorKind.BAD_REQUEST, ErrorKind.BLACKLIST, ErrorKind.BUSY, ErrorKind.BREAKER_OPEN, ErrorKind.QUOTA}
+)
+# Refused before anything was sent upstream: no request to count against the provider's quota.
+NOT_SENT = frozenset({ErrorKind.BUSY, ErrorKind.BREAKER_OPEN, ErrorKind.QUOTA})
 
 
 class ProviderError(Exception):
@@ -407,13 +413,49 @@ class Timeouts:
     """The whole of one non-streamed structured answer."""
 
 
+@dataclass
+class CallRecord:
+    """One attempt at one provider, as the chain saw it; filled in while the attempt runs."""
+
+    provider: str
+    outcome: str = "ok"
+    model: str | None = None
+    latency_ms: int | None = None
+    ttft_ms: int | None = None
+    queue_wait_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    completed: bool = False
+    """The answer is complete; a consumer that stops reading afterwards does not make it a cancellation."""
+
+    @property
+    def sent(self) -> bool:
+        """Whether a request reached the provider (and so counts against its quota)."""
+        return self.outcome not in NOT_SENT
+
+
+class ChainObserver(Protocol):
+    """Quota, usage, metrics and logs hang off the chain here, so the chain itself stays about routing."""
+
+    async def admit(self, provider: str) -> ProviderError | None:
+        """A reason to skip the provider before calling it (e.g. its daily quota is spent), or None."""
+        ...
+
+    async def finished(self, call: CallRecord) -> None: ...
+
+    def fallback(self, provider: str, reason: str) -> None: ...
+
+
 class ProviderChain:
-    def __init__(self, slots: list[ProviderSlot], timeouts: Timeouts) -> None:
+    def __init__(self, slots: list[ProviderSlot], timeouts: Timeouts, observer: ChainObserver | None = None) -> None:
         self.slots = slots
         self.timeouts = timeouts
+        self.observer = observer
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock = time.monotonic) -> ProviderChain:
+    def from_settings(
+        cls, settings: Settings, *, clock: Clock = time.monotonic, observer: ChainObserver | None = None
+    ) -> ProviderChain:
         # Imported here: the services import this module for the shared types.
         from app.services.gigachat import GigaChatService
         from app.services.openrouter import OpenRouterService
@@ -438,7 +480,7 @@ class ProviderChain:
             retry_after_budget=settings.LLM_RETRY_AFTER_BUDGET,
             structured=settings.LLM_STRUCTURED_TIMEOUT,
         )
-        return cls(slots, timeouts)
+        return cls(slots, timeouts, observer)
 
     @property
     def configured(self) -> bool:
@@ -467,11 +509,12 @@ class ProviderChain:
             while True:
                 sent_text = False
                 try:
-                    async with self._admitted(slot):
-                        async with aclosing(self._attempt(slot, request, attempts)) as events:
+                    async with self._admitted(slot) as call:
+                        async with aclosing(self._attempt(slot, request, attempts, call)) as events:
                             async for event in events:
                                 if isinstance(event, Done):
                                     # Recorded before yielding: a consumer may stop reading at `Done`.
+                                    call.completed = True
                                     slot.breaker.record_success()
                                     self._log_fallback_used(index, slot)
                                     yield event
@@ -498,8 +541,9 @@ class ProviderChain:
         for index, slot in enumerate(self.slots):
             while True:
                 try:
-                    async with self._admitted(slot):
-                        result = await self._structured_attempt(slot, request, spec, attempts)
+                    async with self._admitted(slot) as call:
+                        result = await self._structured_attempt(slot, request, spec, attempts, call)
+                        call.completed = True
                         slot.breaker.record_success()
                 except ProviderError as exc:
                     wait = self._retry_wait(slot, exc, retry_budget, sent_text=False)
@@ -514,22 +558,38 @@ class ProviderChain:
         raise AllProvidersFailed(attempts)
 
     @asynccontextmanager
-    async def _admitted(self, slot: ProviderSlot) -> AsyncIterator[None]:
-        """Let a call through the provider's breaker and report a failure back to it; the caller records
-        success at the moment the answer is complete."""
-        if not slot.breaker.allow():
-            raise ProviderError(ErrorKind.BREAKER_OPEN)
+    async def _admitted(self, slot: ProviderSlot) -> AsyncIterator[CallRecord]:
+        """Let a call through the observer's gate and the provider's breaker, report a failure back to the
+        breaker, and tell the observer how the call ended; the caller records success at the moment the
+        answer is complete."""
+        call = CallRecord(slot.provider.name)
         try:
-            yield
-        except ProviderError as exc:
-            if exc.counts_against_health:
-                slot.breaker.record_failure()
-            else:
+            denied = await self.observer.admit(slot.provider.name) if self.observer else None
+            if denied is not None:
+                raise denied
+            if not slot.breaker.allow():
+                raise ProviderError(ErrorKind.BREAKER_OPEN)
+            try:
+                yield call
+            except ProviderError as exc:
+                if exc.counts_against_health:
+                    slot.breaker.record_failure()
+                else:
+                    slot.breaker.release()
+                raise
+            except BaseException:
                 slot.breaker.release()
+                raise
+        except ProviderError as exc:
+            call.outcome = exc.kind.value
             raise
         except BaseException:
-            slot.breaker.release()
+            if not call.completed:
+                call.outcome = "cancelled"
             raise
+        finally:
+            if self.observer is not None:
+                await self.observer.finished(call)
 
     @staticmethod
     def _retry_wait(slot: ProviderSlot, exc: ProviderError, budget: float, sent_text: bool) -> float | None:
@@ -547,6 +607,8 @@ class ProviderChain:
         if index + 1 < len(self.slots):
             next_title = self.slots[index + 1].provider.title
             logger.warning("⚠️ %s error, fallback to %s: %s", provider.title, next_title, exc.describe())
+            if self.observer is not None:
+                self.observer.fallback(provider.name, exc.kind.value)
         else:
             logger.error("%s error, no provider left: %s", provider.title, exc.describe())
 
@@ -556,16 +618,29 @@ class ProviderChain:
             logger.info("✅ Использован %s для ответа", slot.provider.title)
 
     async def _structured_attempt(
-        self, slot: ProviderSlot, request: LLMRequest, spec: StructuredSpec, attempts: list[Attempt]
+        self,
+        slot: ProviderSlot,
+        request: LLMRequest,
+        spec: StructuredSpec,
+        attempts: list[Attempt],
+        call: CallRecord,
     ) -> StructuredResult:
         provider = slot.provider
-        async with slot.limiter.slot():
+        async with slot.limiter.slot() as waited:
+            call.queue_wait_ms = round(waited * 1000)
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.timeouts.structured):
                     reply = await provider.complete_structured(request, spec)
             except TimeoutError:
                 raise ProviderError(ErrorKind.DEADLINE, f"дольше {self.timeouts.structured:g} с") from None
+            finally:
+                call.latency_ms = round((time.monotonic() - started) * 1000)
+        call.model, call.prompt_tokens, call.completion_tokens = (
+            reply.model,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+        )
         return StructuredResult(
             data=check_structured(reply),
             provider=provider.name,
@@ -578,10 +653,11 @@ class ProviderChain:
         )
 
     async def _attempt(
-        self, slot: ProviderSlot, request: LLMRequest, attempts: list[Attempt]
+        self, slot: ProviderSlot, request: LLMRequest, attempts: list[Attempt], call: CallRecord
     ) -> AsyncGenerator[ChainEvent, None]:
         provider = slot.provider
-        async with slot.limiter.slot():
+        async with slot.limiter.slot() as waited:
+            call.queue_wait_ms = round(waited * 1000)
             started = time.monotonic()
             chunks: list[str] = []
             finish: Finish | None = None
@@ -600,6 +676,15 @@ class ProviderChain:
                                 yield event
             except TimeoutError:
                 raise ProviderError(ErrorKind.DEADLINE, f"дольше {self.timeouts.total:g} с") from None
+            finally:
+                call.latency_ms = round((time.monotonic() - started) * 1000)
+                call.ttft_ms = round(ttft * 1000) if ttft is not None else None
+        if finish is not None:
+            call.model, call.prompt_tokens, call.completion_tokens = (
+                finish.model,
+                finish.prompt_tokens,
+                finish.completion_tokens,
+            )
         text = "".join(chunks)
         check_finish(finish, text)
         assert finish is not None

@@ -19,7 +19,7 @@ from app.schemas import (
     StageChangeCreate,
     StageChangePublic,
 )
-from app.services import audit, candidates, resumes
+from app.services import audit, candidates, personal_data, resumes
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
 
@@ -131,10 +131,16 @@ async def download_resume(candidate: CurrentCandidate, settings: SettingsDep) ->
 
 @router.post("/{candidate_id}/stage", response_model=StageChangePublic, status_code=status.HTTP_201_CREATED)
 async def change_stage(
-    candidate: CurrentCandidate, data: StageChangeCreate, user: CurrentUser, session: SessionDep, request: Request
+    candidate: CurrentCandidate,
+    data: StageChangeCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> StageChange:
     """Move the candidate to another stage; `rejected` needs a `reason`. The decision is recorded as the user's."""
     change = await candidates.change_stage(session, candidate, data, changed_by=user.email)
+    await personal_data.refresh_retention(session, settings, candidate)
     await _audit(
         session, request, user, "candidate.stage", candidate.id, from_stage=change.from_stage, to_stage=change.to_stage
     )
@@ -145,3 +151,12 @@ async def change_stage(
 async def stage_history(candidate: CurrentCandidate, session: SessionDep) -> list[StageChange]:
     """Every move of the candidate, oldest first."""
     return await candidates.stage_history(session, candidate.id)
+
+
+@router.get("/{candidate_id}/export")
+async def export_candidate(
+    candidate: CurrentCandidate, user: CurrentUser, session: SessionDep, request: Request
+) -> dict[str, Any]:
+    """Everything stored about the candidate as JSON, to answer their access request."""
+    await _audit(session, request, user, "candidate.export", candidate.id)
+    return await personal_data.export(session, candidate)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.schemas import ProviderStatus, ReadyPublic
+from app.services import telemetry
 from app.services.llm import ProviderChain
 
 router = APIRouter(tags=["health"])
@@ -43,6 +44,7 @@ async def ready(request: Request) -> JSONResponse:
             ProviderStatus(
                 name=name,
                 configured=configured,
+                foreign=name in settings.FOREIGN_PROVIDERS,
                 model=model if configured else None,
                 breaker=slot.breaker.state if slot else "closed",
             )
@@ -55,6 +57,14 @@ async def ready(request: Request) -> JSONResponse:
         warnings.append("Все провайдеры ИИ временно отключены после серии ошибок")
     if not settings.GIGACHAT_VERIFY_SSL_CERTS and settings.gigachat_configured:
         warnings.append("Проверка TLS-сертификата GigaChat отключена (GIGACHAT_VERIFY_SSL_CERTS=false)")
+
+    limit = settings.GIGACHAT_DAILY_LIMIT
+    if database and settings.gigachat_configured and limit:
+        used = await telemetry.requests_today(request.app.state.session_factory, "gigachat")
+        if used >= limit:
+            warnings.append(f"Дневной лимит GigaChat исчерпан ({used} из {limit}): до конца дня отвечает OpenRouter")
+        elif used >= limit * telemetry.QUOTA_WARNING_SHARE:
+            warnings.append(f"Дневной лимит GigaChat использован на 80 % и более ({used} из {limit})")
 
     state = "unavailable" if not database else "degraded" if ai_down else "ok"
     body = ReadyPublic(status=state, database=database, providers=providers, warnings=warnings)

@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO_ROOT, Database, Run
 pytestmark = pytest.mark.usefixtures("database")
 
 PUBLIC_API = {("POST", "/api/auth/login")}
-ADMIN_ONLY = ("/api/users", "/api/audit")
+ADMIN_ONLY = ("/api/users", "/api/audit", "/api/privacy")
 
 
 def api_routes(api: RunningApp) -> list[tuple[str, str]]:

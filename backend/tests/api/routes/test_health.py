@@ -21,9 +21,9 @@ async def test_health_and_docs(api: RunningApp) -> None:
 async def test_ready_reports_database_and_providers(api: RunningApp) -> None:
     body = (await api.client.get("/ready")).json()
     assert body["status"] == "ok" and body["database"] is True
-    assert [(p["name"], p["configured"], p["breaker"]) for p in body["providers"]] == [
-        ("gigachat", True, "closed"),
-        ("openrouter", True, "closed"),
+    assert [(p["name"], p["configured"], p["foreign"], p["breaker"]) for p in body["providers"]] == [
+        ("gigachat", True, False, "closed"),
+        ("openrouter", True, True, "closed"),
     ]
 
 

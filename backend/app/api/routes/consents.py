@@ -1,0 +1,61 @@
+"""A candidate's consents to processing: record, list, withdraw. Each change recomputes the retention date."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.models import Consent
+from app.schemas import ConsentCreate, ConsentPublic
+from app.services import audit, personal_data
+
+router = APIRouter(prefix="/candidates/{candidate_id}/consents", tags=["consents"])
+
+
+@router.get("", response_model=list[ConsentPublic])
+async def list_consents(candidate: CurrentCandidate, session: SessionDep) -> list[Consent]:
+    return await personal_data.consents(session, candidate.id)
+
+
+@router.post("", response_model=ConsentPublic, status_code=status.HTTP_201_CREATED)
+async def add_consent(
+    candidate: CurrentCandidate,
+    data: ConsentCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> Consent:
+    consent = await personal_data.add_consent(session, settings, candidate, data, user)
+    await audit.record(
+        session,
+        "consent.add",
+        actor=user,
+        entity_type="candidate",
+        entity_id=candidate.id,
+        ip=client_ip(request),
+        details={"consent_id": consent.id, "scope": consent.scope},
+    )
+    return consent
+
+
+@router.post("/{consent_id}/withdraw", response_model=ConsentPublic)
+async def withdraw_consent(
+    candidate: CurrentCandidate,
+    consent_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> Consent:
+    consent = await personal_data.withdraw_consent(session, settings, candidate, consent_id, user)
+    await audit.record(
+        session,
+        "consent.withdraw",
+        actor=user,
+        entity_type="candidate",
+        entity_id=candidate.id,
+        ip=client_ip(request),
+        details={"consent_id": consent.id, "scope": consent.scope},
+    )
+    return consent

@@ -1,0 +1,26 @@
+"""Admin-only destruction of personal data: the retention purge and erasure on request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from app.api.deps import AdminUser, CurrentCandidate, SessionDep, SettingsDep
+from app.schemas import PurgePublic
+from app.services import personal_data
+
+router = APIRouter(prefix="/privacy", tags=["privacy"])
+
+
+@router.post("/purge", response_model=PurgePublic)
+async def purge(session: SessionDep, settings: SettingsDep) -> PurgePublic:
+    """Erase every candidate whose retention date has passed (what `nexus-ai purge` does)."""
+    return PurgePublic(erased=await personal_data.purge_due(session, settings))
+
+
+@router.post("/candidates/{candidate_id}/erase", status_code=status.HTTP_204_NO_CONTENT)
+async def erase_candidate(
+    candidate: CurrentCandidate, admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Erase one candidate's personal data now (e.g. on the candidate's request)."""
+    await personal_data.erase(session, settings, candidate, actor=admin, reason="request")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,172 @@
+"""What the provider chain reports: daily usage and the GigaChat quota (in the database, so every instance
+agrees), Prometheus metrics, and one log line per AI call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.models import ProviderUsage
+from app.services.llm import CallRecord, ErrorKind, ProviderChain, ProviderError
+
+logger = logging.getLogger("app.ai")
+
+QUOTA_ZONE = ZoneInfo("Europe/Moscow")
+"""Sber counts GigaChat's daily package by the Moscow day."""
+QUOTA_WARNING_SHARE = 0.8
+_BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+
+
+def today() -> date:
+    return datetime.now(QUOTA_ZONE).date()
+
+
+class Metrics:
+    """Per-app registry: many apps in one process (tests) never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "nexus_llm_requests", "AI calls by provider and outcome", ["provider", "outcome"], registry=self.registry
+        )
+        self.fallbacks = Counter(
+            "nexus_llm_fallbacks",
+            "Switches to the next provider, by reason",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "nexus_llm_latency_seconds", "Whole AI call", ["provider"], buckets=_LATENCY_BUCKETS, registry=self.registry
+        )
+        self.ttft = Histogram(
+            "nexus_llm_time_to_first_token_seconds",
+            "Time to the first streamed token",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "nexus_llm_queue_wait_seconds",
+            "Wait for a concurrency slot",
+            ["provider"],
+            buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "nexus_llm_tokens", "Tokens by provider and kind", ["provider", "kind"], registry=self.registry
+        )
+        self.breaker = Gauge(
+            "nexus_llm_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["provider"],
+            registry=self.registry,
+        )
+
+    def observe_breakers(self, chain: ProviderChain) -> None:
+        for slot in chain.slots:
+            self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[slot.breaker.state])
+
+
+class Telemetry:
+    """The chain's observer."""
+
+    def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession], metrics: Metrics) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.metrics = metrics
+        self._warned_on: date | None = None
+
+    async def admit(self, provider: str) -> ProviderError | None:
+        limit = self.settings.GIGACHAT_DAILY_LIMIT
+        if provider != "gigachat" or limit == 0:
+            return None
+        used = await requests_today(self.session_factory, provider)
+        if used >= limit:
+            return ProviderError(ErrorKind.QUOTA, f"{used} из {limit} за сегодня")
+        if used >= limit * QUOTA_WARNING_SHARE and self._warned_on != today():
+            self._warned_on = today()
+            logger.warning("GigaChat daily quota at %d of %d requests (80%% reached)", used, limit)
+        return None
+
+    def fallback(self, provider: str, reason: str) -> None:
+        self.metrics.fallbacks.labels(provider, reason).inc()
+
+    async def finished(self, call: CallRecord) -> None:
+        m = self.metrics
+        m.requests.labels(call.provider, call.outcome).inc()
+        if call.latency_ms is not None:
+            m.latency.labels(call.provider).observe(call.latency_ms / 1000)
+        if call.ttft_ms is not None:
+            m.ttft.labels(call.provider).observe(call.ttft_ms / 1000)
+        if call.queue_wait_ms is not None:
+            m.queue_wait.labels(call.provider).observe(call.queue_wait_ms / 1000)
+        m.tokens.labels(call.provider, "prompt").inc(call.prompt_tokens or 0)
+        m.tokens.labels(call.provider, "completion").inc(call.completion_tokens or 0)
+        logger.info(
+            "ai_call provider=%s model=%s outcome=%s latency_ms=%s ttft_ms=%s queue_wait_ms=%s "
+            "prompt_tokens=%s completion_tokens=%s",
+            call.provider,
+            call.model,
+            call.outcome,
+            call.latency_ms,
+            call.ttft_ms,
+            call.queue_wait_ms,
+            call.prompt_tokens,
+            call.completion_tokens,
+        )
+        if call.sent:
+            try:
+                await record_usage(self.session_factory, call)
+            except Exception:
+                # Counting must never cost the recruiter an answer.
+                logger.exception("could not record AI usage")
+
+
+async def record_usage(session_factory: async_sessionmaker[AsyncSession], call: CallRecord) -> None:
+    """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
+    values = {
+        "day": today(),
+        "provider": call.provider,
+        "requests": 1,
+        "failures": 0 if call.outcome == "ok" else 1,
+        "prompt_tokens": call.prompt_tokens or 0,
+        "completion_tokens": call.completion_tokens or 0,
+    }
+    async with session_factory() as session, session.begin():
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(ProviderUsage).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day", "provider"],
+            set_={
+                name: getattr(ProviderUsage, name) + getattr(stmt.excluded, name)
+                for name in ("requests", "failures", "prompt_tokens", "completion_tokens")
+            },
+        )
+        await session.execute(stmt)
+
+
+async def requests_today(session_factory: async_sessionmaker[AsyncSession], provider: str) -> int:
+    async with session_factory() as session:
+        used = await session.scalar(
+            select(ProviderUsage.requests).where(ProviderUsage.day == today(), ProviderUsage.provider == provider)
+        )
+    return int(used or 0)
+
+
+async def usage(session: AsyncSession, days: int) -> list[ProviderUsage]:
+    """The last `days` Moscow days, newest first."""
+    since = date.fromordinal(today().toordinal() - days + 1)
+    rows = await session.scalars(
+        select(ProviderUsage)
+        .where(ProviderUsage.day >= since)
+        .order_by(ProviderUsage.day.desc(), ProviderUsage.provider)
+    )
+    return list(rows)
