@@ -27,6 +27,8 @@ let hasOlder = false;
 let controller = null;
 let pollTimer = null;
 let pollCount = 0;
+let historyLoaded = Promise.resolve();
+let queued = false;
 
 // --- rendering -------------------------------------------------------------------------------------
 
@@ -129,8 +131,11 @@ function renderAll() {
 
 // --- history ---------------------------------------------------------------------------------------
 
-async function loadHistory({ keepScroll = false } = {}) {
+// `fromStream`: called by the turn in progress itself. Anything else that answers while a turn streams
+// (a poll, a slow first load) must not redraw the log under it.
+async function loadHistory({ keepScroll = false, fromStream = false } = {}) {
   const page = await api.get(`/api/chat/${candidateId}?limit=${PAGE}`);
+  if (controller && !fromStream) return;
   hasOlder = page.length === PAGE;
   messages = page;
   const wasNearBottom = nearBottom();
@@ -140,7 +145,7 @@ async function loadHistory({ keepScroll = false } = {}) {
 }
 
 async function loadOlder() {
-  if (!messages.length) return;
+  if (!messages.length || controller) return;
   const older = await api.get(`/api/chat/${candidateId}?limit=${PAGE}&before_id=${messages[0].id}`);
   hasOlder = older.length === PAGE;
   const height = log.scrollHeight;
@@ -187,7 +192,15 @@ function replaceMessage(el, message) {
 
 async function submit(text) {
   const content = text.trim();
-  if (!content || controller) return;
+  if (!content || controller || queued) return;
+  // A message typed before the history arrived goes after it, not under a log about to be redrawn.
+  queued = true;
+  try {
+    await historyLoaded;
+  } finally {
+    queued = false;
+  }
+  if (controller) return;
   announce(errorBox, "");
   clearTimeout(pollTimer);
   const empty = log.querySelector(".chat__empty");
@@ -260,14 +273,14 @@ async function submit(text) {
       // The connection closed without an outcome: the server still finishes and stores the answer.
       bubble.el.remove();
       announce(errorBox, "Соединение прервалось. Ответ сохранится — он появится здесь, как только будет готов.", "warning");
-      await loadHistory();
+      await loadHistory({ fromStream: true });
     }
   } catch (error) {
     if (frame) cancelAnimationFrame(frame);
     bubble.el.remove();
     if (error.name === "AbortError") {
       announce(errorBox, "Остановлено. Ответ всё равно будет сохранён в истории — он появится здесь.", "info");
-      await loadHistory().catch(() => {});
+      await loadHistory({ fromStream: true }).catch(() => {});
     } else if (error instanceof ApiError && optimistic.id === null && error.status !== 0) {
       // Rejected before it was stored (too long, empty, unknown candidate): give the text back to edit.
       userEl.remove();
@@ -275,7 +288,7 @@ async function submit(text) {
       announce(errorBox, error.message, "error");
     } else {
       announce(errorBox, error.message, "error");
-      await loadHistory().catch(() => {});
+      await loadHistory({ fromStream: true }).catch(() => {});
     }
   } finally {
     controller = null;
@@ -339,12 +352,11 @@ export async function initChat({ candidateId: id, ai }) {
   });
 
   log.append(h("p", { class: "muted chat__loading" }, "Загружаем историю…"));
-  try {
-    await loadHistory();
-  } catch (error) {
+  historyLoaded = loadHistory().catch((error) => {
     clear(log);
     announce(errorBox, `Не удалось загрузить историю: ${error.message}`, "error");
-  }
+  });
+  await historyLoaded;
 
   if (ai) {
     const status = await ai;

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_candidate
 from tests.e2e.conftest import PHONE, UI, sqlite_only
@@ -193,6 +194,28 @@ async def test_message_streams_token_by_token_and_survives_reload(ui: UI, fake: 
     history = (await ui.app.client.get(f"/api/chat/{candidate['id']}")).json()
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert history[0]["content"] == "Расскажи о кандидате\nкратко"
+
+
+async def test_a_message_sent_before_the_history_arrives_is_not_lost(ui: UI) -> None:
+    candidate = await create_candidate(ui.app.client)
+    await ui.app.client.post("/api/chat/", json={"candidate_id": candidate["id"], "content": "Старый вопрос"})
+    release = asyncio.Event()
+
+    async def hold_history(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    # The first history load is held back (a slow network) while the recruiter already sends a message.
+    await ui.page.route(re.compile(rf"/api/chat/{candidate['id']}\?limit="), hold_history)
+    await ui.goto(f"/candidate-view.html?id={candidate['id']}")
+    await ui.page.get_by_label("Сообщение ассистенту").fill("Новый вопрос")
+    await ui.page.get_by_label("Сообщение ассистенту").press("Enter")
+    release.set()
+    await expect(messages(ui)).to_have_count(4)
+    await expect(messages(ui).nth(0)).to_contain_text("Старый вопрос")
+    await expect(messages(ui).nth(2)).to_contain_text("Новый вопрос")
+    await expect(messages(ui).last).to_contain_text("GigaChat: ответ на «Новый вопрос»")
+    await ui.page.unroute_all()
 
 
 async def test_fallback_answer_is_labelled_with_its_provider(ui: UI, fake: FakeUpstream) -> None:
