@@ -56,9 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--env-file", type=Path, default=DEFAULT_ENV_FILE, help=f"файл настроек (по умолчанию {DEFAULT_ENV_FILE})"
     )
     parser.add_argument("--print", action="store_true", help="только показать ключ, .env не менять")
-    parser.add_argument(
-        "--show", action="store_true", help="с --print: показать ключ целиком (он равносилен секрету!)"
-    )
+    parser.add_argument("--show", action="store_true", help="с --print: показать ключ целиком (он равносилен секрету!)")
 
 
 def run(args: argparse.Namespace) -> int:
