@@ -19,14 +19,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from app.core.config import ConfigError, Settings, load_settings
 from app.ops.envfile import DEFAULT_ENV_FILE, mask
-from app.services import gigachat as giga
-from app.services import openrouter
 from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, check_finish
+
+if TYPE_CHECKING:
+    from app.services.openrouter import OpenRouterService
+
+# The provider SDKs are imported inside the steps: `nexus-ai` builds this command's parser for every
+# subcommand, and importing `openai` alone costs most of a second.
 
 Status = Literal["ok", "fail", "warn", "skip"]
 MARKS: dict[Status, str] = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "–"}
@@ -168,6 +172,8 @@ def _handshake(context: ssl.SSLContext, host: str, port: int, timeout: float) ->
 
 
 async def check_tls(settings: Settings, report: Report, timeout: float) -> bool:
+    from app.services import gigachat as giga
+
     context = giga.build_ssl_context(settings)
     ca = str(settings.GIGACHAT_CA_BUNDLE_FILE) if settings.GIGACHAT_CA_BUNDLE_FILE else "системные + certifi"
     passed = True
@@ -216,6 +222,8 @@ def _expiry(expires_at: int) -> str:
 
 
 async def check_gigachat(settings: Settings, report: Report, timeout: float) -> None:
+    from app.services import gigachat as giga
+
     if not await check_tls(settings, report, timeout):
         return
     service = giga.GigaChatService(settings)
@@ -271,6 +279,8 @@ async def check_gigachat(settings: Settings, report: Report, timeout: float) -> 
 
 
 async def check_openrouter(settings: Settings, report: Report, timeout: float) -> None:
+    from app.services import openrouter
+
     service = openrouter.OpenRouterService(settings)
     step = "models"
     try:
@@ -317,7 +327,7 @@ async def check_openrouter(settings: Settings, report: Report, timeout: float) -
 _TITLES = {"oauth": "OAuth", "models": "Модели", "chat": "Чат"}
 
 
-async def _collect(service: openrouter.OpenRouterService, request: LLMRequest) -> str:
+async def _collect(service: OpenRouterService, request: LLMRequest) -> str:
     parts: list[str] = []
     finish: Finish | None = None
     async for event in service.stream(request):

@@ -39,9 +39,9 @@ def test_setup_then_check_is_green(fake: FakeUpstream, scripts: Scripts) -> None
 
 
 def test_same_through_nexus_ai_cli(fake: FakeUpstream, scripts: Scripts) -> None:
+    command = [str(NEXUS_AI), "setup-gigachat", "--client-id", fake.client_id, "--secret-stdin", "--scope", "PERS"]
     setup = scripts.run(
-        [str(NEXUS_AI), "setup-gigachat", "--client-id", fake.client_id, "--secret-stdin", "--scope", "PERS"]
-        + ["--env-file", str(scripts.env_file)],
+        [*command, "--env-file", str(scripts.env_file)],
         stdin=fake.client_secret + "\n",
     )
     assert setup.returncode == 0, setup.stderr
