@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from app.core.config import ConfigError, Settings, load_settings
 from app.ops.envfile import DEFAULT_ENV_FILE, mask
-from app.services.llm import Delta, ErrorKind, Finish, LLMRequest, ProviderError, check_finish
+from app.services.llm import ErrorKind, LLMRequest, ProviderError, collect_text
 
 if TYPE_CHECKING:
     from app.services.openrouter import OpenRouterService
@@ -328,16 +328,7 @@ _TITLES = {"oauth": "OAuth", "models": "Модели", "chat": "Чат"}
 
 
 async def _collect(service: OpenRouterService, request: LLMRequest) -> str:
-    parts: list[str] = []
-    finish: Finish | None = None
-    async for event in service.stream(request):
-        if isinstance(event, Delta):
-            parts.append(event.text)
-        else:
-            finish = event
-    text = "".join(parts)
-    check_finish(finish, text)
-    return text
+    return await collect_text(service.stream(request))
 
 
 def _as_provider_error(exc: Exception, translate: Callable[[BaseException], ProviderError]) -> ProviderError:
