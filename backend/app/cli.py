@@ -1,4 +1,5 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge."""
+"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge | setup-gigachat | check |
+certs install."""
 
 from __future__ import annotations
 
@@ -176,11 +177,36 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="erase candidates whose retention date has passed (152-FZ)")
     purge.add_argument("--dry-run", action="store_true", help="only list who would be erased")
     purge.set_defaults(handler=_purge)
+
+    _add_ops_commands(sub)
     return parser
+
+
+def _add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Operator tools that must run while the configuration is still missing or broken, so they read
+    settings themselves (from their `--env-file`) instead of getting them from `main`."""
+    from app.ops import certs, check, setup
+
+    setup_cmd = sub.add_parser("setup-gigachat", help="write GIGACHAT_API_KEY into .env from Client ID/Secret")
+    setup.add_arguments(setup_cmd)
+    setup_cmd.set_defaults(standalone=setup.run)
+
+    check_cmd = sub.add_parser("check", help="step-by-step check of GigaChat and OpenRouter")
+    check.add_arguments(check_cmd)
+    check_cmd.set_defaults(standalone=check.run)
+
+    certs_cmd = sub.add_parser("certs", help="TLS certificates for GigaChat")
+    certs_sub = certs_cmd.add_subparsers(dest="certs_command", required=True)
+    install = certs_sub.add_parser("install", help="download and install the Russian Trusted Root CA")
+    certs.add_arguments(install)
+    install.set_defaults(standalone=certs.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    standalone: Callable[[argparse.Namespace], int] | None = getattr(args, "standalone", None)
+    if standalone is not None:
+        return standalone(args)
     try:
         settings = get_settings()
     except ConfigError as exc:

@@ -855,7 +855,12 @@ class FakeUpstream:
     chunk_size: int
     gigachat_concurrency_limit: int | None
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+        """With ``ssl_certfile`` (and ``ssl_keyfile`` unless the key is in the same file) it serves HTTPS."""
+        self._ssl_certfile = ssl_certfile
+        self._ssl_keyfile = ssl_keyfile
+        self.files: dict[str, bytes] = {}
+        """Served as-is at ``{url}/files/<name>`` (e.g. a CA certificate to download)."""
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._initial_client_id = str(uuid.uuid4())
@@ -906,6 +911,8 @@ class FakeUpstream:
             http="h11",
             ws="none",
             timeout_graceful_shutdown=1,
+            ssl_certfile=self._ssl_certfile,
+            ssl_keyfile=self._ssl_keyfile,
         )
         self._server = uvicorn.Server(config)
         with self._lock:
@@ -960,6 +967,7 @@ class FakeUpstream:
             self._revoked.clear()
             self._rquids.clear()
             self._gigachat_429_concurrency = 0
+            self.files.clear()
         self._apply_default_settings()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -977,7 +985,8 @@ class FakeUpstream:
     def url(self) -> str:
         if self._port is None:
             raise RuntimeError("FakeUpstream is not started")
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self._ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def gigachat_base_url(self) -> str:
@@ -1068,8 +1077,15 @@ class FakeUpstream:
                 Route("/gigachat/api/v1/models", self._gigachat_models, methods=["GET"]),
                 Route("/openrouter/api/v1/chat/completions", self._openrouter_chat, methods=["POST"]),
                 Route("/openrouter/api/v1/models", self._openrouter_models, methods=["GET"]),
+                Route("/files/{name}", self._file, methods=["GET"]),
             ]
         )
+
+    async def _file(self, request: Request) -> Response:
+        content = self.files.get(request.path_params["name"])
+        if content is None:
+            return Response(status_code=404)
+        return Response(content, media_type="application/octet-stream")
 
     async def _read(self, request: Request) -> tuple[dict[str, str], bytes]:
         return {name.lower(): value for name, value in request.headers.items()}, await request.body()

@@ -27,13 +27,12 @@ from app.core.config import Settings, get_settings
 from app.services.llm import (
     Delta,
     ErrorKind,
-    Finish,
     LLMRequest,
     ProviderError,
     ProviderEvent,
     StructuredReply,
     StructuredSpec,
-    check_finish,
+    collect_text,
     finish_event,
     http_error,
 )
@@ -212,16 +211,7 @@ class GigaChatService:
     ) -> str:
         """A whole reply from GigaChat alone (no fallback); raises `ProviderError`."""
         request = LLMRequest(messages, temperature, max_tokens or self.settings.LLM_MAX_TOKENS)
-        parts: list[str] = []
-        finish: Finish | None = None
-        async for event in self.stream(request):
-            if isinstance(event, Delta):
-                parts.append(event.text)
-            else:
-                finish = event
-        text = "".join(parts)
-        check_finish(finish, text)
-        return text
+        return await collect_text(self.stream(request))
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[ProviderEvent, None]:
         payload = self._payload(request.messages, request.temperature, request.max_tokens)

@@ -723,6 +723,20 @@ class ProviderChain:
             yield event
 
 
+async def collect_text(events: AsyncIterator[ProviderEvent]) -> str:
+    """One provider's whole streamed reply, checked like the chain checks it (no fallback)."""
+    parts: list[str] = []
+    finish: Finish | None = None
+    async for event in events:
+        if isinstance(event, Delta):
+            parts.append(event.text)
+        else:
+            finish = event
+    text = "".join(parts)
+    check_finish(finish, text)
+    return text
+
+
 def check_finish(finish: Finish | None, text: str) -> None:
     """A reply is complete only when the provider closed it properly; anything else is a failure."""
     if finish is None:

@@ -1,0 +1,1 @@
+"""Operator tools: `setup-gigachat`, `check` and `certs install` (also the root scripts of the guide)."""
