@@ -1,4 +1,4 @@
-"""Application factory: routers, error handlers, and a lifespan owning the engine and the provider chain."""
+"""Application factory: routers, pages, error handlers, and a lifespan owning the engine and the provider chain."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import web
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core import errors
@@ -97,11 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.metrics_router)
     app.include_router(api_router)
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    web.install(app, settings)
     return app
 
 

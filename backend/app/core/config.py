@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 """The checkout root when installed editable (as `make` does); `.env` and `data/` live there."""
 
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{REPO_ROOT / 'data' / 'nexus.db'}"
+DEFAULT_FRONTEND_DIR = REPO_ROOT / "frontend"
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
 
     DATABASE_URL: str = DEFAULT_SQLITE_URL
     DATABASE_ECHO: bool = False
+
+    FRONTEND_DIR: Path = DEFAULT_FRONTEND_DIR
+    """The recruiter's pages (plain HTML, CSS and JS modules), served as they are: there is no build step."""
 
     # --- GigaChat (the guide's names first; the SDK's own names are accepted too) ---
     GIGACHAT_API_KEY: SecretStr | None = Field(
