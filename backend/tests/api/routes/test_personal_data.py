@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.models import Base
-from tests.api.test_candidates import create_vacancy, upload
+from tests.api.routes.test_candidates import create_vacancy, upload
 from tests.conftest import REPO_ROOT, Database, RunningApp, create_candidate
 from tests.resume_files import make_docx
 
