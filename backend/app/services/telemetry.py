@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -84,16 +85,27 @@ class Telemetry:
         self.metrics = metrics
         self._warned_on: date | None = None
 
+    def _limited(self, provider: str) -> bool:
+        return provider == "gigachat" and self.settings.GIGACHAT_DAILY_LIMIT > 0
+
     async def admit(self, provider: str) -> ProviderError | None:
-        limit = self.settings.GIGACHAT_DAILY_LIMIT
-        if provider != "gigachat" or limit == 0:
+        """For a limited provider, reserve today's request before sending it: the increment and the check are
+        one statement, so simultaneous requests (from any instance) can never overshoot the limit."""
+        if not self._limited(provider):
             return None
-        used = await requests_today(self.session_factory, provider)
-        if used >= limit:
-            return ProviderError(ErrorKind.QUOTA, f"{used} из {limit} за сегодня")
-        if used >= limit * QUOTA_WARNING_SHARE and self._warned_on != today():
+        limit = self.settings.GIGACHAT_DAILY_LIMIT
+        try:
+            reserved = await reserve_request(self.session_factory, provider, limit)
+        except Exception:
+            # Counting must never cost the recruiter an answer: without the database, let the call through.
+            logger.exception("could not reserve GigaChat quota")
+            return None
+        if reserved is None:
+            return ProviderError(ErrorKind.QUOTA, f"{limit} из {limit} за сегодня")
+        used_before = reserved - 1
+        if used_before >= limit * QUOTA_WARNING_SHARE and self._warned_on != today():
             self._warned_on = today()
-            logger.warning("GigaChat daily quota at %d of %d requests (80%% reached)", used, limit)
+            logger.warning("GigaChat daily quota at %d of %d requests (80%% reached)", used_before, limit)
         return None
 
     def fallback(self, provider: str, reason: str) -> None:
@@ -122,27 +134,56 @@ class Telemetry:
             call.prompt_tokens,
             call.completion_tokens,
         )
-        if call.sent:
-            try:
-                await record_usage(self.session_factory, call)
-            except Exception:
-                # Counting must never cost the recruiter an answer.
-                logger.exception("could not record AI usage")
+        reserved = self._limited(call.provider) and call.outcome != ErrorKind.QUOTA.value
+        if not call.sent and not reserved:
+            return
+        try:
+            # A reserved request that was never sent (breaker open, queue full) gives its place back.
+            await record_usage(
+                self.session_factory, call, count_request=not reserved, release=reserved and not call.sent
+            )
+        except Exception:
+            # Counting must never cost the recruiter an answer.
+            logger.exception("could not record AI usage")
 
 
-async def record_usage(session_factory: async_sessionmaker[AsyncSession], call: CallRecord) -> None:
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def reserve_request(session_factory: async_sessionmaker[AsyncSession], provider: str, limit: int) -> int | None:
+    """Count one more request today unless that would pass `limit`; return the new count, or None if full."""
+    async with session_factory() as session, session.begin():
+        stmt = _insert(session)(ProviderUsage).values(
+            day=today(), provider=provider, requests=1, failures=0, prompt_tokens=0, completion_tokens=0
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day", "provider"],
+            set_={"requests": ProviderUsage.requests + 1},
+            where=ProviderUsage.requests < limit,
+        ).returning(ProviderUsage.requests)
+        count = await session.scalar(stmt)
+    return int(count) if count is not None else None
+
+
+async def record_usage(
+    session_factory: async_sessionmaker[AsyncSession],
+    call: CallRecord,
+    *,
+    count_request: bool = True,
+    release: bool = False,
+) -> None:
     """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
     values = {
         "day": today(),
         "provider": call.provider,
-        "requests": 1,
-        "failures": 0 if call.outcome == "ok" else 1,
+        "requests": (1 if count_request else 0) - (1 if release else 0),
+        "failures": 0 if call.outcome == "ok" or not call.sent else 1,
         "prompt_tokens": call.prompt_tokens or 0,
         "completion_tokens": call.completion_tokens or 0,
     }
     async with session_factory() as session, session.begin():
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(ProviderUsage).values(**values)
+        stmt = _insert(session)(ProviderUsage).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["day", "provider"],
             set_={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -191,7 +192,6 @@ async def _issued_tokens(fake: FakeUpstream) -> list[str]:
 
 
 async def test_usage_counts_add_up_atomically(database: Database, api: RunningApp) -> None:
-    import asyncio
 
     from app.services.llm import CallRecord
     from app.services.telemetry import record_usage
@@ -202,3 +202,33 @@ async def test_usage_counts_add_up_atomically(database: Database, api: RunningAp
     async with database.engine.connect() as conn:
         row = (await conn.execute(sa.text("SELECT requests, prompt_tokens FROM provider_usage"))).one()
     assert tuple(row) == (20, 60)
+
+
+async def test_quota_is_never_overshot_by_simultaneous_instances(start_app: StartApp, fake: FakeUpstream) -> None:
+    fake.scope = "GIGACHAT_API_B2B"  # ten at a time, so both instances really call GigaChat together
+    settings = {"GIGACHAT_SCOPE": "GIGACHAT_API_B2B", "GIGACHAT_DAILY_LIMIT": 3}
+    first, second = await start_app(**settings), await start_app(**settings)
+    candidate = await create_candidate(first.client)
+    fake.chunk_delay = 0.02
+
+    replies = await asyncio.gather(*(chat(app, candidate["id"]) for app in (first, second) * 4))
+
+    assert sorted(r["provider"] for r in replies).count("gigachat") == 3
+    assert fake.gigachat.request_count == 3
+    usage = {row["provider"]: row["requests"] for row in (await first.client.get("/api/usage/")).json()}
+    assert usage == {"gigachat": 3, "openrouter": 5}
+
+
+async def test_a_reserved_request_that_is_never_sent_gives_its_place_back(
+    start_app: StartApp, fake: FakeUpstream
+) -> None:
+    api = await start_app(GIGACHAT_DAILY_LIMIT=2, LLM_QUEUE_SIZE=0)
+    candidate = await create_candidate(api.client)
+    fake.gigachat.push(Fault.slow(0.05, text="Медленный ответ, пока второй вопрос ждёт"))
+
+    replies = await asyncio.gather(chat(api, candidate["id"], "Первый"), chat(api, candidate["id"], "Второй"))
+
+    assert sorted(r["provider"] for r in replies) == ["gigachat", "openrouter"]  # the second found the queue full
+    usage = {row["provider"]: row["requests"] for row in (await api.client.get("/api/usage/")).json()}
+    assert usage["gigachat"] == 1
+    assert (await chat(api, candidate["id"]))["provider"] == "gigachat"  # the freed place is usable
