@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
-from app.models import Consent
+from app.models import Consent, User
 from app.schemas import ConsentCreate, ConsentPublic
 from app.services import audit, personal_data
 
 router = APIRouter(prefix="/candidates/{candidate_id}/consents", tags=["consents"])
+
+
+async def _audit(session: AsyncSession, request: Request, user: User, action: str, consent: Consent) -> None:
+    await audit.record(
+        session,
+        action,
+        actor=user,
+        entity_type="candidate",
+        entity_id=consent.candidate_id,
+        ip=client_ip(request),
+        details={"consent_id": consent.id, "scope": consent.scope},
+    )
 
 
 @router.get("", response_model=list[ConsentPublic])
@@ -27,15 +40,7 @@ async def add_consent(
     request: Request,
 ) -> Consent:
     consent = await personal_data.add_consent(session, settings, candidate, data, user)
-    await audit.record(
-        session,
-        "consent.add",
-        actor=user,
-        entity_type="candidate",
-        entity_id=candidate.id,
-        ip=client_ip(request),
-        details={"consent_id": consent.id, "scope": consent.scope},
-    )
+    await _audit(session, request, user, "consent.add", consent)
     return consent
 
 
@@ -49,13 +54,5 @@ async def withdraw_consent(
     request: Request,
 ) -> Consent:
     consent = await personal_data.withdraw_consent(session, settings, candidate, consent_id, user)
-    await audit.record(
-        session,
-        "consent.withdraw",
-        actor=user,
-        entity_type="candidate",
-        entity_id=candidate.id,
-        ip=client_ip(request),
-        details={"consent_id": consent.id, "scope": consent.scope},
-    )
+    await _audit(session, request, user, "consent.withdraw", consent)
     return consent
