@@ -204,34 +204,35 @@ async def test_first_superuser_comes_from_settings(start_app: StartApp, database
     assert (await client.get("/api/auth/me")).json()["role"] == "admin"
 
 
-def test_cli_creates_users_and_the_first_admin(database: Database, tmp_path: object) -> None:
+def test_cli_creates_users_and_the_first_admin(database: Database) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATABASE_URL": database.url}
-    cli = [sys.executable, "-m", "app.cli"]
-    cwd = REPO_ROOT / "backend"
 
-    first = subprocess.run([*cli, "ensure-admin"], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            cwd=REPO_ROOT / "backend",
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    first = cli("ensure-admin")
     assert first.returncode == 0, first.stderr
     assert "http://127.0.0.1:8000/login" in first.stdout
 
-    created = subprocess.run(
-        [*cli, "create-user", "--email", "New.Recruiter@Example.com", "--name", "Новый", "--password-stdin"],
-        cwd=cwd,
-        env=env,
-        input="a-long-enough-password\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
+    created = cli(
+        "create-user",
+        "--email",
+        "New.Recruiter@Example.com",
+        "--name",
+        "Новый",
+        "--password-stdin",
+        stdin="a-long-enough-password\n",
     )
     assert created.returncode == 0, created.stderr
     assert "new.recruiter@example.com (recruiter)" in created.stdout
 
-    short = subprocess.run(
-        [*cli, "create-user", "--email", "x@example.com", "--name", "X", "--password-stdin"],
-        cwd=cwd,
-        env=env,
-        input="short\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    short = cli("create-user", "--email", "x@example.com", "--name", "X", "--password-stdin", stdin="short\n")
     assert short.returncode == 1 and "не короче 10" in short.stderr
