@@ -91,6 +91,13 @@ class Stage(StrEnum):
     REJECTED = "rejected"
 
 
+class RetentionReason(StrEnum):
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    """Every consent was withdrawn."""
+    REJECTED = "rejected"
+    """Rejected without an active talent-pool consent."""
+
+
 class Candidate(Base):
     __tablename__ = "candidates"
 
@@ -122,6 +129,10 @@ class Candidate(Base):
     """When set, the personal data must be destroyed by then (152-FZ): `nexus-ai purge` erases it."""
     erased_at: Mapped[datetime | None]
     """Set once the personal data is destroyed; the row stays as an anonymous tombstone."""
+    retention_reason: Mapped[str | None] = mapped_column(String(32))
+    """Why `retention_until` is set: a `RetentionReason`."""
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    """The recruiter who owns the candidate (the creator unless reassigned)."""
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from app.models import ConsentScope, Stage, VacancyStatus
+from app.models import ConsentScope, RetentionReason, Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -66,8 +66,21 @@ class VacancyPublic(VacancyBase):
     updated_at: datetime
 
 
+class VacancyCounts(BaseModel):
+    """How many candidates a vacancy has, in total and by outcome."""
+
+    candidates: int = 0
+    in_progress: int = 0
+    hired: int = 0
+    rejected: int = 0
+
+
+class VacancyListItem(VacancyPublic):
+    counts: VacancyCounts = VacancyCounts()
+
+
 class VacanciesPublic(BaseModel):
-    data: list[VacancyPublic]
+    data: list[VacancyListItem]
     count: int
 
 
@@ -104,6 +117,8 @@ class CandidateUpdate(BaseModel):
     vacancy_id: VacancyRef = None
     skills: Skills | None = None
     notes: LongText = None
+    owner_id: Annotated[int | None, Field(gt=0)] = None
+    """The owning recruiter; `null` leaves the candidate without one."""
 
 
 class CandidatePublic(CandidateBase):
@@ -118,6 +133,8 @@ class CandidatePublic(CandidateBase):
     resume_size: int | None = None
     resume_uploaded_at: datetime | None = None
     retention_until: datetime | None = None
+    retention_reason: RetentionReason | None = None
+    owner_id: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -399,3 +416,133 @@ class UsagePublic(BaseModel):
     failures: int
     prompt_tokens: int
     completion_tokens: int
+
+
+class TeamMemberPublic(BaseModel):
+    """A colleague as every signed-in user may see them: for the recruiter filter and the owner field."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    display_name: str
+    role: Literal["admin", "recruiter"]
+
+
+# --- pipeline board ----------------------------------------------------------------------------------
+
+
+class BoardCard(BaseModel):
+    id: int
+    full_name: str
+    position: str | None
+    stage: Stage
+    vacancy_id: int | None
+    vacancy_title: str | None
+    source: str | None
+    owner_id: int | None
+    stage_since: datetime
+    days_in_stage: int
+    fit_score: int | None
+    """From the latest AI analysis, if any."""
+    rejection_reason: str | None
+
+
+class BoardColumn(BaseModel):
+    stage: Stage
+    title: str
+    count: int
+    cards: list[BoardCard]
+
+
+class BoardPublic(BaseModel):
+    columns: list[BoardColumn]
+    sources: list[str]
+    """Every source in use, for the filter."""
+    truncated: bool
+    """More candidates matched than a board shows: narrow the filters."""
+
+
+# --- reports -----------------------------------------------------------------------------------------
+
+
+class FunnelStep(BaseModel):
+    stage: Stage
+    title: str
+    reached: int
+    """Candidates of the period that ever got to this stage or further."""
+    conversion: float | None
+    """Share of the previous step's candidates that got here (0..1); none for the first step."""
+
+
+class StageDuration(BaseModel):
+    stage: Stage
+    title: str
+    stays: int
+    """Finished stays in the stage (the candidate moved on) that the average is taken over."""
+    average_days: float | None
+
+
+class SourceRow(BaseModel):
+    source: str
+    candidates: int
+    in_progress: int
+    hired: int
+    rejected: int
+
+
+class ReasonRow(BaseModel):
+    reason: str
+    count: int
+
+
+class TimeToHire(BaseModel):
+    hired: int
+    average_days: float | None
+    median_days: float | None
+
+
+class ReportPublic(BaseModel):
+    vacancy_id: int | None
+    since: date | None
+    until: date | None
+    candidates: int
+    funnel: list[FunnelStep]
+    time_to_hire: TimeToHire
+    time_in_stage: list[StageDuration]
+    sources: list[SourceRow]
+    rejection_reasons: list[ReasonRow]
+
+
+# --- AI usage for administrators ---------------------------------------------------------------------
+
+
+class QuotaPublic(BaseModel):
+    day: date
+    used: int
+    limit: int
+    """GIGACHAT_DAILY_LIMIT; 0 means no limit is set."""
+
+
+class BalanceItem(BaseModel):
+    usage: str
+    """The model or package the balance is for, as GigaChat names it."""
+    value: float
+
+
+class BalancePublic(BaseModel):
+    available: bool
+    items: list[BalanceItem] = []
+    detail: str | None = None
+    """Why there is no balance (not a prepaid key, not configured, GigaChat unreachable)."""
+
+
+class BreakerPublic(BaseModel):
+    provider: str
+    state: Literal["closed", "open", "half_open"]
+
+
+class AIOverviewPublic(BaseModel):
+    usage: list[UsagePublic]
+    quota: QuotaPublic
+    breakers: list[BreakerPublic]
+    balance: BalancePublic

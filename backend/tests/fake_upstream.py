@@ -891,6 +891,8 @@ class FakeUpstream:
         self.chunk_delay = DEFAULT_CHUNK_DELAY
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.gigachat_concurrency_limit = None
+        self.gigachat_balance: list[dict[str, Any]] | None = None
+        """What `GET /api/v1/balance` answers for a prepaid key; None: the key is not prepaid (403)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1075,6 +1077,7 @@ class FakeUpstream:
                 Route("/gigachat/api/v2/oauth", self._oauth, methods=["POST"]),
                 Route("/gigachat/api/v1/chat/completions", self._gigachat_chat, methods=["POST"]),
                 Route("/gigachat/api/v1/models", self._gigachat_models, methods=["GET"]),
+                Route("/gigachat/api/v1/balance", self._gigachat_balance, methods=["GET"]),
                 Route("/openrouter/api/v1/chat/completions", self._openrouter_chat, methods=["POST"]),
                 Route("/openrouter/api/v1/models", self._openrouter_models, methods=["GET"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
@@ -1216,6 +1219,22 @@ class FakeUpstream:
             return _json_response(401, {"status": 401, "message": problem}, extra)
         body = {"object": "list", "data": [dict(model) for model in GIGACHAT_MODELS]}
         return self._side_response(_GIGACHAT, fault, release, body, extra)
+
+    async def _gigachat_balance(self, request: Request) -> Response:
+        """The package left on a prepaid key; other keys get 403, as from GigaChat."""
+        headers, _ = await self._read(request)
+        with self._lock:
+            self.gigachat._record_locked({"headers": headers, "json": None, "path": request.url.path}, counted=False)
+            fault = self.gigachat._persistent_fault_locked()
+            release = self._release
+            balance = self.gigachat_balance
+        extra = _GIGACHAT.response_headers(None, headers)
+        problem = self._token_problem(headers.get("authorization", ""))
+        if problem is not None:
+            return _json_response(401, {"status": 401, "message": problem}, extra)
+        if balance is None:
+            return _json_response(403, {"status": 403, "message": "Permission denied"}, extra)
+        return self._side_response(_GIGACHAT, fault, release, {"balance": [dict(b) for b in balance]}, extra)
 
     async def _openrouter_models(self, request: Request) -> Response:
         headers, _ = await self._read(request)

@@ -2,7 +2,19 @@ from fastapi import APIRouter, Depends
 
 from app.api import chat
 from app.api.deps import get_current_user, require_admin
-from app.api.routes import analyses, audit, auth, candidates, consents, metrics, privacy, users, vacancies
+from app.api.routes import (
+    analyses,
+    audit,
+    auth,
+    board,
+    candidates,
+    consents,
+    metrics,
+    privacy,
+    reports,
+    users,
+    vacancies,
+)
 
 api_router = APIRouter(prefix="/api")
 # Everything under /api needs a login except /api/auth/login; users, the audit log and erasure need an admin.
@@ -14,8 +26,12 @@ for router in (
     analyses.router,
     consents.router,
     metrics.usage_router,
+    board.router,
+    reports.router,
+    users.team_router,
 ):
     api_router.include_router(router, dependencies=[Depends(get_current_user)])
 api_router.include_router(users.router, dependencies=[Depends(require_admin)])
 api_router.include_router(audit.router, dependencies=[Depends(require_admin)])
 api_router.include_router(privacy.router, dependencies=[Depends(require_admin)])
+api_router.include_router(metrics.overview_router, dependencies=[Depends(require_admin)])

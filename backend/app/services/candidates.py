@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import APIError
-from app.models import Candidate, Stage, StageChange, Vacancy
+from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
 from app.services import resumes
 
@@ -94,9 +94,17 @@ def _normalise_contacts(candidate: Candidate) -> None:
     candidate.phone_normalized = normalize_phone(candidate.phone)
 
 
-async def create(session: AsyncSession, data: CandidateCreate, *, allow_duplicate: bool = False) -> Candidate:
+async def _check_owner(session: AsyncSession, owner_id: int | None) -> None:
+    if owner_id is not None and await session.get(User, owner_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Пользователь {owner_id} не найден")
+
+
+async def create(
+    session: AsyncSession, data: CandidateCreate, *, allow_duplicate: bool = False, owner_id: int | None = None
+) -> Candidate:
+    """`owner_id`: the recruiter who owns the new candidate (the route passes the creator)."""
     await _check_vacancy(session, data.vacancy_id)
-    candidate = Candidate(**data.model_dump(), stage=Stage.NEW)
+    candidate = Candidate(**data.model_dump(), stage=Stage.NEW, owner_id=owner_id)
     _normalise_contacts(candidate)
     if not allow_duplicate:
         await _check_duplicate(session, candidate)
@@ -117,6 +125,8 @@ async def update(
         changes["skills"] = []
     if "vacancy_id" in changes:
         await _check_vacancy(session, changes["vacancy_id"])
+    if "owner_id" in changes:
+        await _check_owner(session, changes["owner_id"])
     for key, value in changes.items():
         setattr(candidate, key, value)
     if any(field in changes for field in CONTACT_FIELDS):
@@ -145,6 +155,8 @@ async def list_(
     vacancy_id: int | None,
     offset: int,
     limit: int,
+    source: str | None = None,
+    owner_id: int | None = None,
 ) -> tuple[list[Candidate], int]:
     query = select(Candidate).where(Candidate.erased_at.is_(None))
     if q and q.strip():
@@ -161,6 +173,10 @@ async def list_(
         query = query.where(Candidate.stage == stage)
     if vacancy_id is not None:
         query = query.where(Candidate.vacancy_id == vacancy_id)
+    if source:
+        query = query.where(Candidate.source == source)
+    if owner_id is not None:
+        query = query.where(Candidate.owner_id == owner_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(query.order_by(Candidate.id.desc()).offset(offset).limit(limit))
     return list(rows), int(total or 0)

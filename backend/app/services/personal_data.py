@@ -23,6 +23,7 @@ from app.models import (
     ChatMessage,
     Consent,
     ConsentScope,
+    RetentionReason,
     Stage,
     StageChange,
     User,
@@ -64,12 +65,15 @@ async def refresh_retention(session: AsyncSession, settings: Settings, candidate
     active = [c for c in records if c.withdrawn_at is None]
     withdrawn = [c.withdrawn_at for c in records if c.withdrawn_at is not None]
     deadline: datetime | None = None
+    reason: RetentionReason | None = None
     if withdrawn and not active:
-        deadline = max(withdrawn) + keep
+        deadline, reason = max(withdrawn) + keep, RetentionReason.CONSENT_WITHDRAWN
     if candidate.stage == Stage.REJECTED and not any(c.scope == ConsentScope.TALENT_POOL for c in active):
         rejected = await _rejected_at(session, candidate) + keep
-        deadline = min(deadline, rejected) if deadline else rejected
+        if deadline is None or rejected < deadline:
+            deadline, reason = rejected, RetentionReason.REJECTED
     candidate.retention_until = deadline
+    candidate.retention_reason = reason
     await session.flush()
 
 
@@ -176,6 +180,7 @@ async def erase(
         "email_normalized",
         "phone_normalized",
         "retention_until",
+        "retention_reason",
     ):
         setattr(candidate, name, None)
     candidate.skills = []

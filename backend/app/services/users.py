@@ -50,3 +50,8 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
     check_password_strength(password)
     user.password_hash = hash_password(password)
     await session.flush()
+
+
+async def active(session: AsyncSession) -> list[User]:
+    rows = await session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.display_name, User.id))
+    return list(rows)

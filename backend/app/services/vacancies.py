@@ -1,13 +1,15 @@
-"""Vacancy persistence. Services add and flush; the request commits."""
+"""Vacancies: persistence, candidate counts, and the audit of every change. Services add and flush;
+the request commits."""
 
 from __future__ import annotations
 
 from fastapi import HTTPException, status
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Vacancy, VacancyStatus
-from app.schemas import VacancyCreate, VacancyUpdate
+from app.models import Candidate, Stage, User, Vacancy, VacancyStatus
+from app.schemas import VacancyCounts, VacancyCreate, VacancyUpdate
+from app.services import audit
 
 NOT_FOUND = "Вакансия не найдена"
 
@@ -19,31 +21,53 @@ async def get_or_404(session: AsyncSession, vacancy_id: int) -> Vacancy:
     return vacancy
 
 
-async def create(session: AsyncSession, data: VacancyCreate) -> Vacancy:
+async def create(session: AsyncSession, data: VacancyCreate, *, actor: User, ip: str | None = None) -> Vacancy:
     vacancy = Vacancy(**data.model_dump())
     session.add(vacancy)
     await session.flush()
+    await audit.record(session, "vacancy.create", actor=actor, entity_type="vacancy", entity_id=vacancy.id, ip=ip)
     return vacancy
 
 
-async def update(session: AsyncSession, vacancy: Vacancy, data: VacancyUpdate) -> Vacancy:
+def _action(before: str, after: str) -> str:
+    """Closing and reopening are decisions worth their own line in the log."""
+    if before != after:
+        return "vacancy.close" if after == VacancyStatus.CLOSED else "vacancy.reopen"
+    return "vacancy.update"
+
+
+async def update(
+    session: AsyncSession, vacancy: Vacancy, data: VacancyUpdate, *, actor: User, ip: str | None = None
+) -> Vacancy:
     changes = data.model_dump(exclude_unset=True)
     for required in ("title", "status"):
         if changes.get(required, "") is None:
             changes.pop(required)
     if "key_skills" in changes and changes["key_skills"] is None:
         changes["key_skills"] = []
+    before = vacancy.status
     for key, value in changes.items():
         setattr(vacancy, key, value)
     await session.flush()
     await session.refresh(vacancy)
+    await audit.record(
+        session,
+        _action(before, vacancy.status),
+        actor=actor,
+        entity_type="vacancy",
+        entity_id=vacancy.id,
+        ip=ip,
+        details={"fields": sorted(changes)},
+    )
     return vacancy
 
 
-async def delete(session: AsyncSession, vacancy: Vacancy) -> None:
+async def delete(session: AsyncSession, vacancy: Vacancy, *, actor: User, ip: str | None = None) -> None:
     """Candidates and analyses that referred to the vacancy keep existing without it (SET NULL)."""
+    vacancy_id = vacancy.id
     await session.delete(vacancy)
     await session.flush()
+    await audit.record(session, "vacancy.delete", actor=actor, entity_type="vacancy", entity_id=vacancy_id, ip=ip)
 
 
 async def list_(
@@ -60,3 +84,27 @@ async def list_(
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(query.order_by(Vacancy.id.desc()).offset(offset).limit(limit))
     return list(rows), int(total or 0)
+
+
+async def counts(session: AsyncSession, vacancy_ids: list[int]) -> dict[int, VacancyCounts]:
+    """Candidates per vacancy (erased ones excluded): all, still in the pipeline, hired, rejected."""
+    if not vacancy_ids:
+        return {}
+    finished = (Stage.HIRED.value, Stage.REJECTED.value)
+    rows = await session.execute(
+        select(
+            Candidate.vacancy_id,
+            func.count(),
+            func.sum(case((Candidate.stage.not_in(finished), 1), else_=0)),
+            func.sum(case((Candidate.stage == Stage.HIRED.value, 1), else_=0)),
+            func.sum(case((Candidate.stage == Stage.REJECTED.value, 1), else_=0)),
+        )
+        .where(Candidate.vacancy_id.in_(vacancy_ids), Candidate.erased_at.is_(None))
+        .group_by(Candidate.vacancy_id)
+    )
+    result = {}
+    for vacancy_id, total, in_progress, hired, rejected in rows:
+        result[int(vacancy_id)] = VacancyCounts(
+            candidates=int(total), in_progress=int(in_progress or 0), hired=int(hired or 0), rejected=int(rejected or 0)
+        )
+    return result

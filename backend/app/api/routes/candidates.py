@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile, statu
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.deps import AdminUser, CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
 from app.models import Candidate, Stage, StageChange, User
 from app.schemas import (
     CandidateCreate,
@@ -49,11 +49,22 @@ async def list_candidates(
     q: Annotated[str | None, Query(max_length=200, description="Search in name, email, position, skills")] = None,
     stage: Stage | None = None,
     vacancy_id: Annotated[int | None, Query(gt=0)] = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    owner_id: Annotated[int | None, Query(gt=0, description="The owning recruiter")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CandidatesPublic:
     """Newest first; `count` is the total matching the filters."""
-    rows, total = await candidates.list_(session, q=q, stage=stage, vacancy_id=vacancy_id, offset=offset, limit=limit)
+    rows, total = await candidates.list_(
+        session,
+        q=q,
+        stage=stage,
+        vacancy_id=vacancy_id,
+        source=source,
+        owner_id=owner_id,
+        offset=offset,
+        limit=limit,
+    )
     return CandidatesPublic(data=[CandidatePublic.model_validate(r) for r in rows], count=total)
 
 
@@ -65,7 +76,7 @@ async def create_candidate(
     request: Request,
     allow_duplicate: AllowDuplicate = False,
 ) -> Candidate:
-    candidate = await candidates.create(session, data, allow_duplicate=allow_duplicate)
+    candidate = await candidates.create(session, data, allow_duplicate=allow_duplicate, owner_id=user.id)
     await _audit(session, request, user, "candidate.create", candidate.id)
     return candidate
 
@@ -155,8 +166,8 @@ async def stage_history(candidate: CurrentCandidate, session: SessionDep) -> lis
 
 @router.get("/{candidate_id}/export")
 async def export_candidate(
-    candidate: CurrentCandidate, user: CurrentUser, session: SessionDep, request: Request
+    candidate: CurrentCandidate, user: AdminUser, session: SessionDep, request: Request
 ) -> dict[str, Any]:
-    """Everything stored about the candidate as JSON, to answer their access request."""
+    """Everything stored about the candidate as JSON, to answer their access request (administrators only)."""
     await _audit(session, request, user, "candidate.export", candidate.id)
     return await personal_data.export(session, candidate)

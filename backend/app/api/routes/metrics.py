@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import SessionDep
-from app.schemas import UsagePublic
-from app.services import telemetry
+from app.api.deps import ChainDep, SessionDep, SettingsDep
+from app.schemas import AIOverviewPublic, UsagePublic
+from app.services import ai_usage, telemetry
 from app.services.telemetry import Metrics
 
 metrics_router = APIRouter(tags=["health"])
 usage_router = APIRouter(prefix="/usage", tags=["usage"])
+overview_router = APIRouter(prefix="/usage", tags=["usage"])
 
 
 @metrics_router.get("/metrics", response_class=Response)
@@ -28,3 +29,11 @@ async def metrics(request: Request) -> Response:
 async def usage(session: SessionDep, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[UsagePublic]:
     """Requests and tokens per day (Moscow time) and provider, newest first; shared by every instance."""
     return [UsagePublic.model_validate(row) for row in await telemetry.usage(session, days)]
+
+
+@overview_router.get("/overview", response_model=AIOverviewPublic)
+async def overview(
+    session: SessionDep, settings: SettingsDep, chain: ChainDep, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> AIOverviewPublic:
+    """For administrators: usage per day and provider, today's GigaChat quota, breakers and the prepaid balance."""
+    return await ai_usage.overview(session, settings, chain, days)

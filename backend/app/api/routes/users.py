@@ -9,10 +9,17 @@ from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep, client_ip
 from app.models import User, UserRole
-from app.schemas import UserCreate, UserPublic, UserUpdate
+from app.schemas import TeamMemberPublic, UserCreate, UserPublic, UserUpdate
 from app.services import audit, auth, users
 
 router = APIRouter(prefix="/users", tags=["users"])
+team_router = APIRouter(prefix="/team", tags=["users"])
+
+
+@team_router.get("/", response_model=list[TeamMemberPublic])
+async def list_team(session: SessionDep) -> list[User]:
+    """Active colleagues' names, for every signed-in user: the recruiter filter and the owner field."""
+    return await users.active(session)
 
 
 @router.get("/", response_model=list[UserPublic])

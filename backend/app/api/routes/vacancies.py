@@ -1,14 +1,14 @@
-"""Vacancies: CRUD and a searchable, paged list."""
+"""Vacancies: CRUD (audited) and a searchable, paged list with candidate counts."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from app.api.deps import SessionDep
+from app.api.deps import CurrentUser, SessionDep, client_ip
 from app.models import Vacancy, VacancyStatus
-from app.schemas import VacanciesPublic, VacancyCreate, VacancyPublic, VacancyUpdate
+from app.schemas import VacanciesPublic, VacancyCounts, VacancyCreate, VacancyListItem, VacancyPublic, VacancyUpdate
 from app.services import vacancies
 
 router = APIRouter(prefix="/vacancies", tags=["vacancies"])
@@ -31,27 +31,40 @@ async def list_vacancies(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> VacanciesPublic:
+    """Newest first, each with its candidate counts."""
     rows, total = await vacancies.list_(session, q=q, status_=status_, offset=offset, limit=limit)
-    return VacanciesPublic(data=[VacancyPublic.model_validate(r) for r in rows], count=total)
+    counts = await vacancies.counts(session, [r.id for r in rows])
+    data = [
+        VacancyListItem.model_validate(r, from_attributes=True).model_copy(
+            update={"counts": counts.get(r.id, VacancyCounts())}
+        )
+        for r in rows
+    ]
+    return VacanciesPublic(data=data, count=total)
 
 
 @router.post("/", response_model=VacancyPublic, status_code=status.HTTP_201_CREATED)
-async def create_vacancy(data: VacancyCreate, session: SessionDep) -> Vacancy:
-    return await vacancies.create(session, data)
+async def create_vacancy(data: VacancyCreate, user: CurrentUser, session: SessionDep, request: Request) -> Vacancy:
+    return await vacancies.create(session, data, actor=user, ip=client_ip(request))
 
 
-@router.get("/{vacancy_id}", response_model=VacancyPublic)
-async def read_vacancy(vacancy: CurrentVacancy) -> Vacancy:
-    return vacancy
+@router.get("/{vacancy_id}", response_model=VacancyListItem)
+async def read_vacancy(vacancy: CurrentVacancy, session: SessionDep) -> VacancyListItem:
+    counts = await vacancies.counts(session, [vacancy.id])
+    item = VacancyListItem.model_validate(vacancy, from_attributes=True)
+    return item.model_copy(update={"counts": counts.get(vacancy.id, VacancyCounts())})
 
 
 @router.patch("/{vacancy_id}", response_model=VacancyPublic)
-async def update_vacancy(vacancy: CurrentVacancy, data: VacancyUpdate, session: SessionDep) -> Vacancy:
-    return await vacancies.update(session, vacancy, data)
+async def update_vacancy(
+    vacancy: CurrentVacancy, data: VacancyUpdate, user: CurrentUser, session: SessionDep, request: Request
+) -> Vacancy:
+    """Closing is `{"status": "closed"}`, reopening `{"status": "open"}`; both are recorded in the audit log."""
+    return await vacancies.update(session, vacancy, data, actor=user, ip=client_ip(request))
 
 
 @router.delete("/{vacancy_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_vacancy(vacancy: CurrentVacancy, session: SessionDep) -> Response:
+async def delete_vacancy(vacancy: CurrentVacancy, user: CurrentUser, session: SessionDep, request: Request) -> Response:
     """Candidates and analyses that referred to the vacancy are kept, without the link."""
-    await vacancies.delete(session, vacancy)
+    await vacancies.delete(session, vacancy, actor=user, ip=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
