@@ -40,6 +40,13 @@ const FIELD_NAMES = {
   content: "Сообщение",
   file: "Файл",
   title: "Название",
+  password: "Пароль",
+  display_name: "Имя",
+  text_version: "Версия текста",
+  channel: "Канал",
+  given_at: "Дата",
+  description: "Описание",
+  requirements: "Требования",
 };
 
 // FastAPI answers either {"detail": "text"} or {"detail": [{loc, msg}, …]} for validation errors.
@@ -122,6 +129,30 @@ export async function requestStream(path, options = {}) {
     throw new ApiError(response.status, describeError(data, response.status), data);
   }
   return response;
+}
+
+/** A file download (report, data export): {blob, filename}; non-2xx throws like `request`. */
+export async function requestBlob(path, fallbackName, options = {}) {
+  const response = await send(path, { ...options, method: "GET" });
+  if (!response.ok) {
+    const data = await readBody(response);
+    throw new ApiError(response.status, describeError(data, response.status), data);
+  }
+  const disposition = response.headers.get("content-disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: match ? match[1] : fallbackName };
+}
+
+/** Hand a blob to the browser as a download with its name. */
+export function saveBlob({ blob, filename }) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export const api = {

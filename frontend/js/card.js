@@ -4,6 +4,7 @@
 import { ApiError, api, requestFull } from "./api.js";
 import { initAnalysis } from "./analysis.js";
 import { initChat } from "./chat.js";
+import { initConsents } from "./consents.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
 import { STAGES, formatDateTime, formatSize, initials, isoAttr, splitSkills, stageLabel } from "./format.js";
 import { checkAi, currentUser, showFatal, wireLogout } from "./layout.js";
@@ -13,6 +14,7 @@ const RESUME_PREVIEW_CHARS = 1200;
 
 let candidate = null;
 let vacancies = new Map();
+let team = new Map();
 
 function stageBadge(stage) {
   return h("span", { class: `badge badge--${stage}` }, stageLabel(stage));
@@ -58,6 +60,7 @@ function renderProfile() {
   dl.append(fact("Телефон", c.phone ? h("a", { href: `tel:${c.phone.replace(/[^\d+]/g, "")}` }, c.phone) : null));
   dl.append(fact("Город", c.city));
   dl.append(fact("Источник", c.source));
+  dl.append(fact("Рекрутер", c.owner_id && team.has(c.owner_id) ? team.get(c.owner_id).display_name : null));
   const skills = c.skills.length ? h("span", { class: "chips" }, c.skills.map((s) => h("span", { class: "chip" }, s))) : null;
   dl.append(fact("Навыки", skills, true));
   dl.append(fact("Заметки", c.notes ? h("span", { class: "pre" }, c.notes) : null, true));
@@ -76,6 +79,7 @@ function fillProfileForm() {
   $("#p-notes").value = c.notes || "";
   $("#p-resume-text").value = c.resume_text || "";
   $("#p-vacancy").value = c.vacancy_id ? String(c.vacancy_id) : "";
+  $("#p-owner").value = c.owner_id ? String(c.owner_id) : "";
   show($("#p-vacancy").closest(".field"), vacancies.size > 0 || Boolean(c.vacancy_id));
 }
 
@@ -98,6 +102,7 @@ function profileChanges() {
   compare("notes", $("#p-notes").value.trim() ? $("#p-notes").value : null);
   compare("skills", splitSkills(text("#p-skills")));
   compare("vacancy_id", text("#p-vacancy") ? Number(text("#p-vacancy")) : null);
+  compare("owner_id", text("#p-owner") ? Number(text("#p-owner")) : null);
   return changes;
 }
 
@@ -361,7 +366,9 @@ function renderCandidate() {
 }
 
 async function loadVacancies() {
-  const page = await api.get("/api/vacancies/?limit=200");
+  const [page, members] = await Promise.all([api.get("/api/vacancies/?limit=200"), api.get("/api/team/")]);
+  team = new Map(members.map((m) => [m.id, m]));
+  for (const member of team.values()) $("#p-owner").append(h("option", { value: String(member.id) }, member.display_name));
   vacancies = new Map(page.data.map((v) => [v.id, v]));
   for (const select of [$("#p-vacancy"), $("#analysis-vacancy")]) {
     for (const vacancy of vacancies.values()) select.append(h("option", { value: String(vacancy.id) }, vacancy.title));
@@ -415,6 +422,20 @@ async function init() {
   show($("#card"), true);
   wireStage();
   loadStageHistory().catch((error) => announce($("#stage-error"), error.message, "error"));
+  initConsents({
+    candidateId,
+    vacancies,
+    getCandidate: () => candidate,
+    reloadCandidate: async () => {
+      candidate = await api.get(`/api/candidates/${candidateId}`);
+      renderCandidate();
+    },
+    onErased: () => {
+      show($("#card"), false);
+      announce($("#page-error"), "Персональные данные кандидата удалены. Осталась обезличенная запись и строка в журнале.", "success");
+      $("#back-link").focus();
+    },
+  }).catch((error) => announce($("#consents-error"), `Не удалось загрузить согласия: ${error.message}`, "error"));
   initAnalysis({ candidateId, vacancies, ai, getCandidate: () => candidate });
   wireChatJump();
   initChat({ candidateId, ai });

@@ -10,6 +10,8 @@ export async function currentUser() {
     name.textContent = user.display_name || user.email;
     name.title = user.email;
   }
+  // What only administrators may use stays hidden for everyone else (the API refuses it anyway).
+  for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = user.role !== "admin";
   return user;
 }
 

@@ -295,7 +295,8 @@ async def test_vacancy_crud_and_list(api: RunningApp, database: Database) -> Non
     patched = await api.client.patch(f"/api/vacancies/{analyst['id']}", json={"status": "open"})
     assert patched.status_code == 200 and patched.json()["status"] == "open"
     assert patched.json()["title"] == "Аналитик данных"
-    assert (await api.client.get(f"/api/vacancies/{backend['id']}")).json() == backend
+    read = (await api.client.get(f"/api/vacancies/{backend['id']}")).json()
+    assert read == {**backend, "counts": {"candidates": 1, "in_progress": 1, "hired": 0, "rejected": 0}}
     invalid = await api.client.post("/api/vacancies/", json={"title": "  "})
     assert invalid.status_code == 422 and "не может быть пустым" in invalid.json()["detail"]
 
