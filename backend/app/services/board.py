@@ -47,18 +47,18 @@ async def board(
             .where(StageChange.candidate_id.in_(ids))
             .group_by(StageChange.candidate_id)
         )
-        since = dict(moved.tuples().all())
+        since = {row[0]: row[1] for row in moved}
         analyses = await session.execute(
             select(Analysis.candidate_id, Analysis.result)
             .where(Analysis.candidate_id.in_(ids))
             .order_by(Analysis.candidate_id, Analysis.created_at.desc(), Analysis.id.desc())
         )
-        for candidate_id, result in analyses.tuples():
+        for candidate_id, result in analyses:
             scores.setdefault(candidate_id, _fit_score(result))
         vacancy_ids = {c.vacancy_id for c in rows if c.vacancy_id is not None}
         if vacancy_ids:
             found = await session.execute(select(Vacancy.id, Vacancy.title).where(Vacancy.id.in_(vacancy_ids)))
-            titles = dict(found.tuples().all())
+            titles = {row[0]: row[1] for row in found}
 
     now = utcnow()
     columns = {stage: BoardColumn(stage=stage, title=STAGE_TITLES[stage], count=0, cards=[]) for stage in Stage}
