@@ -422,6 +422,10 @@ async function init() {
     loadUsers();
   }
   selectTab(tab);
+  window.addEventListener("hashchange", () => {
+    const next = location.hash.slice(1);
+    if (TABS.includes(next)) selectTab(next);
+  });
 }
 
 init();

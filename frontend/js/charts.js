@@ -99,7 +99,7 @@ export function dailyColumns(title, days, series) {
       h("summary", null, "Таблица по дням"),
       h(
         "div",
-        { class: "dtable-wrap" },
+        { class: "dtable-wrap", tabindex: "0", role: "region", "aria-label": `${title}: таблица по дням` },
         h(
           "table",
           { class: "dtable dtable--compact" },

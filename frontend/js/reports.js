@@ -66,7 +66,7 @@ function render(report) {
     sources.append(
       h(
         "div",
-        { class: "dtable-wrap" },
+        { class: "dtable-wrap", tabindex: "0", role: "region", "aria-label": "Источники и исходы" },
         h(
           "table",
           { class: "dtable dtable--compact", id: "sources-table" },

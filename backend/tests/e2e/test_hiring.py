@@ -331,7 +331,7 @@ async def test_report_numbers_and_downloads_match_the_data(ui: UI) -> None:
     page = ui.page
     await ui.goto("/reports.html")
     await expect(page.locator("#report-stats")).to_contain_text("6")
-    await page.get_by_label("Вакансия").select_option(str(history["vacancy"]["id"]))
+    await page.get_by_label("Вакансия", exact=True).select_option(str(history["vacancy"]["id"]))
     funnel = page.locator("#funnel .hbar")
     await expect(funnel).to_have_count(5)
     await expect(funnel.nth(0)).to_contain_text("Новый")
@@ -355,7 +355,7 @@ async def test_report_numbers_and_downloads_match_the_data(ui: UI) -> None:
 
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Скачать XLSX").click()
-    book = load_workbook(await (await info.value).path(), read_only=True)
+    book = load_workbook(io.BytesIO((await (await info.value).path()).read_bytes()), read_only=True)
     reasons = list(book["Причины отказа"].iter_rows(min_row=2, values_only=True))
     assert reasons == [(r["reason"], r["count"]) for r in report["rejection_reasons"]]
     sources = list(book["Источники"].iter_rows(min_row=2, values_only=True))
@@ -368,6 +368,9 @@ async def test_report_numbers_and_downloads_match_the_data(ui: UI) -> None:
 
 # --- every page: accessibility and screenshots ---------------------------------------------------------------
 
+WIDEST = """() => [...document.querySelectorAll("body *")]
+    .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 12).map((el) => el.tagName + "." + el.className + " " + Math.round(el.getBoundingClientRect().right))"""
 PAGES = (
     ("list", "/", "#candidates tr"),
     ("card", "/candidate-view.html?id={card}", "#consents-active .consent"),
@@ -404,7 +407,7 @@ async def test_every_page_is_accessible_and_photographed(open_ui: Any, fake: Fak
             await assert_accessible(ui.page, f"{name} at {width} width")
             await ui.screenshot(f"{name}-{width}")
             scroll = await ui.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-            assert scroll <= 0, f"{name} scrolls sideways at {width} width"
+            assert scroll <= 0, f"{name} scrolls sideways at {width} width: " + str(await ui.page.evaluate(WIDEST))
 
 
 def analysis(score: int) -> dict[str, Any]:
