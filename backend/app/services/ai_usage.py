@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from gigachat import exceptions as gx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ai import telemetry
+from app.ai.chain import ProviderChain
+from app.ai.errors import ProviderError
+from app.ai.providers.gigachat import GigaChatService
 from app.core.config import Settings
 from app.schemas import AIOverviewPublic, BalanceItem, BalancePublic, BreakerPublic, QuotaPublic, UsagePublic
-from app.services import telemetry
-from app.services.gigachat import GigaChatService, translate_error
-from app.services.llm import ProviderChain
 
-logger = logging.getLogger("app.ai.usage")
+logger = logging.getLogger("app.services.ai_usage")
 
 NOT_PREPAID = "Остаток пакета показывается только для ключей с предоплаченными пакетами (ответ GigaChat: 403)"
 NOT_CONFIGURED = "GigaChat не настроен"
@@ -26,14 +26,13 @@ async def balance(chain: ProviderChain) -> BalancePublic:
     if not isinstance(provider, GigaChatService) or not provider.configured:
         return BalancePublic(available=False, detail=NOT_CONFIGURED)
     try:
-        result = await provider.client.aget_balance()
-    except Exception as exc:  # the admin page shows the reason; the rest of the page still works
-        if isinstance(exc, gx.ResponseError) and exc.status_code == 403:
-            return BalancePublic(available=False, detail=NOT_PREPAID)
-        error = translate_error(exc)
+        entries = await provider.balance()
+    except ProviderError as error:  # the admin page shows the reason; the rest of it still works
         logger.warning("GigaChat balance request failed: %s", error.kind.value)
         return BalancePublic(available=False, detail=f"GigaChat не ответил: {error.describe()}")
-    return BalancePublic(available=True, items=[BalanceItem(usage=b.usage, value=b.value) for b in result.balance])
+    if entries is None:
+        return BalancePublic(available=False, detail=NOT_PREPAID)
+    return BalancePublic(available=True, items=[BalanceItem(usage=usage, value=value) for usage, value in entries])
 
 
 async def overview(session: AsyncSession, settings: Settings, chain: ProviderChain, days: int) -> AIOverviewPublic:

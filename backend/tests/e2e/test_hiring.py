@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Page, expect
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_candidate
+from tests.conftest import ADMIN_EMAIL, create_candidate
 from tests.e2e.conftest import PHONE, UI, sqlite_only
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.utils.axe import assert_accessible
@@ -92,8 +92,15 @@ async def test_create_edit_close_and_reopen_a_vacancy(ui: UI) -> None:
 async def test_board_moves_by_mouse_and_keyboard_and_the_history_shows_who(ui: UI, fake: FakeUpstream) -> None:
     client = ui.app.client
     vacancy = await new_vacancy(client)
-    anna = await create_candidate(client, full_name="Анна Смирнова", email="anna@example.com", phone=None,
-                                  position="Аналитик", source="hh.ru", vacancy_id=vacancy["id"])
+    anna = await create_candidate(
+        client,
+        full_name="Анна Смирнова",
+        email="anna@example.com",
+        phone=None,
+        position="Аналитик",
+        source="hh.ru",
+        vacancy_id=vacancy["id"],
+    )
     ivan = await create_candidate(client, full_name="Иван Петров", vacancy_id=vacancy["id"], source="Рекомендация")
     fake.gigachat.push(Fault.ok(json=analysis(82)))
     assert (await client.post(f"/api/candidates/{ivan['id']}/analyses", json={})).status_code == 201
@@ -415,7 +422,7 @@ def analysis(score: int) -> dict[str, Any]:
     return {
         "summary": "Кандидат подходит по основному стеку.",
         "fit_score": score,
-        "criteria": {k: criterion for k in ("skills", "experience", "domain", "communication")},
+        "criteria": dict.fromkeys(("skills", "experience", "domain", "communication"), criterion),
         "strengths": [{"text": "Нужный стек", "evidence_quote": None}],
         "gaps": [],
         "risks": [],

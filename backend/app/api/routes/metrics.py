@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.ai import telemetry
+from app.ai.telemetry import Metrics
 from app.api.deps import ChainDep, SessionDep, SettingsDep
 from app.schemas import AIOverviewPublic, UsagePublic
-from app.services import ai_usage, telemetry
-from app.services.telemetry import Metrics
+from app.services import ai_usage
 
 metrics_router = APIRouter(tags=["health"])
 usage_router = APIRouter(prefix="/usage", tags=["usage"])
