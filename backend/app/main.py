@@ -14,9 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import web
+from app.api import errors
 from app.api.main import api_router
 from app.api.routes import health, metrics
-from app.core import errors
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
