@@ -75,8 +75,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[i
 
 
 def _create_user(args: argparse.Namespace, settings: Settings) -> int:
-    from fastapi import HTTPException
-
+    from app.core.errors import AppError
     from app.models import UserRole
     from app.services import users
 
@@ -93,7 +92,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
             user = await users.create(
                 session, email=args.email, display_name=args.name, password=password, role=UserRole(args.role)
             )
-        except (ValueError, HTTPException) as exc:
+        except (ValueError, AppError) as exc:
             print(getattr(exc, "detail", None) or str(exc), file=sys.stderr)
             return 1
         print(f"Создан пользователь {user.email} ({user.role})")

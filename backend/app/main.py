@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import web
 from app.ai.factory import build_chain
 from app.ai.telemetry import Metrics, Telemetry
+from app.api import errors
 from app.api.main import api_router
 from app.api.routes import health, metrics
-from app.core import errors
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware

@@ -17,6 +17,11 @@ async def test_pages_without_a_session_go_to_the_login_form(api: RunningApp) -> 
     for path, target in (
         ("/", "/login?next=%2F"),
         ("/candidate-view.html?id=5", "/login?next=%2Fcandidate-view.html%3Fid%3D5"),
+        ("/vacancies.html", "/login?next=%2Fvacancies.html"),
+        ("/vacancy.html?id=2", "/login?next=%2Fvacancy.html%3Fid%3D2"),
+        ("/board.html", "/login?next=%2Fboard.html"),
+        ("/reports.html", "/login?next=%2Freports.html"),
+        ("/admin.html", "/login?next=%2Fadmin.html"),
     ):
         response = await api.anon.get(path)
         assert response.status_code == 303, path

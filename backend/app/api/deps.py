@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
 from app.core.config import Settings
+from app.core.errors import Forbidden, Gone, Unauthorized
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.services import auth, candidates
@@ -57,7 +58,7 @@ CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]
 async def get_current_candidate(candidate_id: CandidateID, session: SessionDep) -> Candidate:
     candidate = await candidates.get_or_404(session, candidate_id)
     if candidate.erased_at is not None:
-        raise HTTPException(status.HTTP_410_GONE, "Персональные данные кандидата удалены")
+        raise Gone("Персональные данные кандидата удалены")
     return candidate
 
 
@@ -68,8 +69,8 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def get_current_user(request: Request, session: SessionDep) -> User:
@@ -90,7 +91,7 @@ async def get_current_user(request: Request, session: SessionDep) -> User:
     if via_cookie and request.method not in SAFE_METHODS:
         csrf = request.headers.get(CSRF_HEADER, "")
         if not csrf or not same(token_hash(csrf), auth_session.csrf_hash):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Запрос отклонён (нет CSRF-токена). Обновите страницу.")
+            raise Forbidden("Запрос отклонён (нет CSRF-токена). Обновите страницу.")
     request.state.auth_session = auth_session
     return user
 
@@ -100,7 +101,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 async def require_admin(user: CurrentUser) -> User:
     if user.role != UserRole.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Доступно только администратору")
+        raise Forbidden("Доступно только администратору")
     return user
 
 

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, status
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,7 @@ from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
 from app.ai.types import Attempt, LLMRequest, StructuredResult, StructuredSpec
 from app.core.config import Settings
-from app.core.errors import APIError
+from app.core.errors import BadGateway, NotFound, ServiceUnavailable, Unprocessable
 from app.models import Analysis, Candidate, Vacancy
 from app.schemas import AnalysisOutput, AnalysisResult, Claim
 from app.services.privacy import neutralise_delimiters, redact_contacts, redact_identity
@@ -150,13 +149,13 @@ async def prepare(
 ) -> PreparedAnalysis:
     resume = (candidate.resume_text or "").strip()
     if not resume:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_RESUME)
+        raise Unprocessable(NO_RESUME)
     target_id = vacancy_id if vacancy_id is not None else candidate.vacancy_id
     vacancy = await session.get(Vacancy, target_id) if target_id is not None else None
     if target_id is not None and vacancy is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Вакансия {target_id} не найдена")
+        raise Unprocessable(f"Вакансия {target_id} не найдена")
     if vacancy is None and not candidate.position:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_TARGET)
+        raise Unprocessable(NO_TARGET)
     return PreparedAnalysis(build_request(settings, candidate, vacancy), resume, target_id)
 
 
@@ -245,11 +244,11 @@ async def _ask(chain: ProviderChain, request: LLMRequest, earlier: list[Attempt]
     except AllProvidersFailed as failure:
         attempts = [*earlier, *failure.attempts]
         detail = ALL_FAILED if failure.attempts else NOT_CONFIGURED
-        raise APIError(status.HTTP_503_SERVICE_UNAVAILABLE, detail, attempts=_attempt_dicts(attempts)) from None
+        raise ServiceUnavailable(detail, attempts=_attempt_dicts(attempts)) from None
 
 
 async def run(chain: ProviderChain, prepared: PreparedAnalysis) -> AnalysisOutcome:
-    """Ask, check, repair once; raise `APIError` (502 invalid twice, 503 no provider) and keep nothing."""
+    """Ask, check, repair once; raise `AppError` (502 invalid twice, 503 no provider) and keep nothing."""
     first = await _ask(chain, prepared.request, [])
     attempts = list(first.attempts)
     output, problems = parse_output(first.data)
@@ -261,7 +260,7 @@ async def run(chain: ProviderChain, prepared: PreparedAnalysis) -> AnalysisOutco
         output, problems = parse_output(final.data)
         if output is None:
             attempts.append(Attempt(final.provider, "invalid_output", f"ответ не по схеме:\n{problems}"))
-            raise APIError(status.HTTP_502_BAD_GATEWAY, INVALID_OUTPUT, attempts=_attempt_dicts(attempts))
+            raise BadGateway(INVALID_OUTPUT, attempts=_attempt_dicts(attempts))
     result, dropped = ground_quotes(output, prepared.resume)
     calls = [first] if final is first else [first, final]
     return AnalysisOutcome(
@@ -283,7 +282,7 @@ async def store(
     session: AsyncSession, candidate: Candidate, prepared: PreparedAnalysis, outcome: AnalysisOutcome
 ) -> Analysis:
     if await session.get(Candidate, candidate.id, populate_existing=True) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, CANDIDATE_GONE)
+        raise NotFound(CANDIDATE_GONE)
     analysis = Analysis(
         candidate_id=candidate.id,
         vacancy_id=prepared.vacancy_id,
@@ -325,5 +324,5 @@ async def latest(session: AsyncSession, candidate_id: int) -> Analysis | None:
 async def latest_or_404(session: AsyncSession, candidate_id: int) -> Analysis:
     analysis = await latest(session, candidate_id)
     if analysis is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_ANALYSIS)
+        raise NotFound(NO_ANALYSIS)
     return analysis

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import APIError
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
 from app.services import resumes
@@ -50,13 +49,13 @@ async def get(session: AsyncSession, candidate_id: int) -> Candidate | None:
 async def get_or_404(session: AsyncSession, candidate_id: int) -> Candidate:
     candidate = await get(session, candidate_id)
     if candidate is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        raise NotFound(NOT_FOUND)
     return candidate
 
 
 async def _check_vacancy(session: AsyncSession, vacancy_id: int | None) -> None:
     if vacancy_id is not None and await session.get(Vacancy, vacancy_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Вакансия {vacancy_id} не найдена")
+        raise Unprocessable(f"Вакансия {vacancy_id} не найдена")
 
 
 async def _check_duplicate(session: AsyncSession, candidate: Candidate, exclude_id: int | None = None) -> None:
@@ -80,8 +79,7 @@ async def _check_duplicate(session: AsyncSession, candidate: Candidate, exclude_
     if candidate.phone_normalized and existing.phone_normalized == candidate.phone_normalized:
         matched.append("phone")
     what = " и ".join("email" if m == "email" else "телефоном" for m in matched)
-    raise APIError(
-        status.HTTP_409_CONFLICT,
+    raise Conflict(
         f"Кандидат с таким {what} уже есть: {existing.full_name} (id {existing.id}). "
         "Чтобы всё равно сохранить, повторите запрос с allow_duplicate=true",
         existing_candidate_id=existing.id,
@@ -96,7 +94,7 @@ def _normalise_contacts(candidate: Candidate) -> None:
 
 async def _check_owner(session: AsyncSession, owner_id: int | None) -> None:
     if owner_id is not None and await session.get(User, owner_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Пользователь {owner_id} не найден")
+        raise Unprocessable(f"Пользователь {owner_id} не найден")
 
 
 async def create(
@@ -188,9 +186,9 @@ async def change_stage(
     """Move the candidate and append the move to the history. Any stage may follow any other, so a
     recruiter can undo a mistake; a rejection needs a reason."""
     if data.stage == candidate.stage:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
+        raise Conflict(f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
     if data.stage is Stage.REJECTED and not data.reason:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, REASON_REQUIRED)
+        raise Unprocessable(REASON_REQUIRED)
     change = StageChange(
         candidate_id=candidate.id,
         from_stage=candidate.stage,

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +18,7 @@ from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
 from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import analysis, audit
@@ -42,10 +42,9 @@ SYSTEM_PROMPT = (
 def validate_content(content: str, settings: Settings) -> str:
     text = content.strip()
     if not text:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Сообщение не может быть пустым")
+        raise Unprocessable("Сообщение не может быть пустым")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Unprocessable(
             f"Сообщение слишком длинное: {len(text)} символов, допустимо не больше {settings.CHAT_MAX_MESSAGE_CHARS}",
         )
     return text
@@ -81,12 +80,10 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     """The user message a regenerate refers to; an assistant message id means 'the question it answered'."""
     message = await session.get(ChatMessage, message_id)
     if message is None or message.candidate_id != candidate_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Сообщение не найдено")
+        raise NotFound("Сообщение не найдено")
     if message.role == Role.ASSISTANT:
         if message.reply_to_id is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, "Это сообщение ассистента не связано с вопросом, повторить его нельзя"
-            )
+            raise Conflict("Это сообщение ассистента не связано с вопросом, повторить его нельзя")
         return await get_user_message_or_404(session, candidate_id, message.reply_to_id)
     return message
 

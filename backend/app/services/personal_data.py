@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.errors import Conflict, NotFound
 from app.models import (
     Analysis,
     AuditEvent,
@@ -100,9 +100,9 @@ async def withdraw_consent(
 ) -> Consent:
     consent = await session.get(Consent, consent_id)
     if consent is None or consent.candidate_id != candidate.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Согласие не найдено")
+        raise NotFound("Согласие не найдено")
     if consent.withdrawn_at is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "Согласие уже отозвано")
+        raise Conflict("Согласие уже отозвано")
     consent.withdrawn_at = utcnow()
     consent.withdrawn_by = user.email
     await session.flush()

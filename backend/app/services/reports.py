@@ -22,12 +22,12 @@ from enum import StrEnum
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, status
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import NotFound
 from app.models import Candidate, Stage, StageChange, Vacancy
 from app.schemas import FunnelStep, ReasonRow, ReportPublic, SourceRow, StageDuration, TimeToHire
 from app.services import vacancies
@@ -256,7 +256,7 @@ async def export(
     report = await build(session, vacancy_id=vacancy_id, since=since, until=until)
     vacancy = await session.get(Vacancy, vacancy_id) if vacancy_id is not None else None
     if vacancy_id is not None and vacancy is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, vacancies.NOT_FOUND)
+        raise NotFound(vacancies.NOT_FOUND)
     title = vacancy.title if vacancy else None
     content = to_csv(report, title) if fmt is ExportFormat.CSV else to_xlsx(report, title)
     stamp = datetime.now(REPORT_ZONE).date().isoformat()

@@ -18,13 +18,14 @@ from typing import Literal
 
 import docx
 import pypdf
-from fastapi import HTTPException, UploadFile, status
+from fastapi import UploadFile
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
+from app.core.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.models import Candidate, utcnow
 
 logger = logging.getLogger("app.resumes")
@@ -106,21 +107,21 @@ async def read_upload(upload: UploadFile, settings: Settings) -> ExtractedResume
     """Check size and type and extract the text; raise a 4xx with a message a recruiter can act on."""
     data = await upload.read(settings.RESUME_MAX_BYTES + 1)
     if len(data) > settings.RESUME_MAX_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, _too_big(settings))
+        raise PayloadTooLarge(_too_big(settings))
     if not data:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, EMPTY_FILE)
+        raise Unprocessable(EMPTY_FILE)
     kind = sniff(data)
     if kind is None:
         message = OLD_WORD if data.startswith(b"\xd0\xcf\x11\xe0") else WRONG_TYPE
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, message)
+        raise UnsupportedMediaType(message)
     try:
         # Parsing is CPU-bound and a crafted file can be slow: keep it off the event loop.
         text = await run_in_threadpool(extract_text, kind, data)
     except Exception as exc:
         logger.info("unreadable %s upload: %s", kind, type(exc).__name__)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, UNREADABLE) from None
+        raise Unprocessable(UNREADABLE) from None
     if not text:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NO_TEXT)
+        raise Unprocessable(NO_TEXT)
     return ExtractedResume(kind=kind, data=data, text=text, filename=_clean_filename(upload.filename, kind))
 
 
@@ -193,5 +194,5 @@ async def attach(session: AsyncSession, settings: Settings, candidate: Candidate
 def file_or_404(settings: Settings, candidate: Candidate) -> Path:
     path = stored_path(settings, candidate)
     if path is None or not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_FILE)
+        raise NotFound(NO_FILE)
     return path

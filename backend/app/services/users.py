@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import Conflict
 from app.core.security import hash_password
 from app.models import User, UserRole
 
@@ -34,7 +34,7 @@ async def create(
 ) -> User:
     check_password_strength(password)
     if await by_email(session, email) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "Пользователь с таким email уже есть")
+        raise Conflict("Пользователь с таким email уже есть")
     user = User(
         email=normalise_email(email),
         display_name=display_name.strip(),

@@ -3,10 +3,10 @@ the request commits."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import NotFound
 from app.models import Candidate, Stage, User, Vacancy, VacancyStatus
 from app.schemas import VacancyCounts, VacancyCreate, VacancyUpdate
 from app.services import audit
@@ -17,7 +17,7 @@ NOT_FOUND = "Вакансия не найдена"
 async def get_or_404(session: AsyncSession, vacancy_id: int) -> Vacancy:
     vacancy = await session.get(Vacancy, vacancy_id)
     if vacancy is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        raise NotFound(NOT_FOUND)
     return vacancy
 
 

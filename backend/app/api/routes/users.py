@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep, client_ip
+from app.core.errors import Conflict, NotFound
 from app.models import User, UserRole
 from app.schemas import TeamMemberPublic, UserCreate, UserPublic, UserUpdate
 from app.services import audit, auth, users
@@ -42,10 +43,10 @@ async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, r
 async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session: SessionDep, request: Request) -> User:
     user = await session.get(User, user_id)
     if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Пользователь не найден")
+        raise NotFound("Пользователь не найден")
     changes = data.model_dump(exclude_unset=True)
     if user.id == admin.id and (changes.get("role") == "recruiter" or changes.get("is_active") is False):
-        raise HTTPException(status.HTTP_409_CONFLICT, "Нельзя лишить прав или отключить самого себя")
+        raise Conflict("Нельзя лишить прав или отключить самого себя")
     if "password" in changes and changes["password"] is not None:
         await users.set_password(session, user, changes.pop("password"))
         await auth.revoke_all(session, user)
