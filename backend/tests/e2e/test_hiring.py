@@ -337,7 +337,7 @@ async def test_report_numbers_and_downloads_match_the_data(ui: UI) -> None:
     history = await hiring_history(ui.app.client)
     page = ui.page
     await ui.goto("/reports.html")
-    await expect(page.locator("#report-stats")).to_contain_text("6")
+    await expect(page.locator("#report-stats .stat__value").first).to_have_text("6")
     await page.get_by_label("Вакансия", exact=True).select_option(str(history["vacancy"]["id"]))
     funnel = page.locator("#funnel .hbar")
     await expect(funnel).to_have_count(5)
@@ -371,6 +371,66 @@ async def test_report_numbers_and_downloads_match_the_data(ui: UI) -> None:
     await page.get_by_label("С", exact=True).fill("2100-01-01")
     await expect(page.locator("#funnel")).to_have_text("За этот период кандидатов нет.")
     await expect(page.locator("#reasons")).to_have_text("Отказов за период нет.")
+
+
+# --- the whole flow, pages only --------------------------------------------------------------------------------
+
+
+async def test_a_new_team_runs_the_whole_flow_in_the_browser(ui: UI, fake: FakeUpstream) -> None:
+    """Vacancy → candidate → board → consent → analysis → chat → rejection with a reason → export → erasure."""
+    page = ui.page
+    await ui.goto("/vacancies.html")
+    await page.get_by_role("button", name="Новая вакансия").click()
+    await page.get_by_role("dialog").get_by_label("Название").fill("Аналитик данных")
+    await page.get_by_role("dialog").get_by_role("button", name="Создать").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Аналитик данных")
+
+    await page.get_by_role("link", name="Кандидаты", exact=True).click()
+    await page.get_by_role("button", name="Новый кандидат").click()
+    dialog = page.get_by_role("dialog", name="Новый кандидат")
+    await dialog.get_by_label("ФИО").fill("Мария Кузнецова")
+    await dialog.get_by_label("Вакансия").select_option(label="Аналитик данных")
+    await dialog.get_by_label("Источник").fill("hh.ru")
+    await dialog.get_by_label("Текст резюме").fill("Мария, 5 лет в аналитике: SQL, Python, Tableau.")
+    await dialog.get_by_role("button", name="Создать").click()
+    await expect(page.locator("#c-title")).to_have_text("Мария Кузнецова")
+
+    await page.get_by_role("link", name="Доска").click()
+    await column(page, "new").get_by_role("link", name="Мария Кузнецова").focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(column(page, "screening").get_by_role("link", name="Мария Кузнецова")).to_be_focused()
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#c-title")).to_have_text("Мария Кузнецова")
+    await page.get_by_role("button", name="Записать согласие").click()
+    await expect(page.locator("#consents-active .consent")).to_contain_text("Подбор на вакансию «Аналитик данных»")
+    fake.gigachat.push(Fault.ok(json=analysis(67)))
+    await page.get_by_role("button", name="Запустить анализ").click()
+    await expect(page.get_by_role("img", name="Соответствие вакансии: 67 из 100")).to_be_visible()
+    await page.get_by_label("Сообщение ассистенту").fill("Какие вопросы задать?")
+    await page.get_by_role("button", name="Отправить").click()
+    await expect(page.locator("#chat-log .msg").last).to_contain_text("GigaChat: ответ на «Какие вопросы задать?»")
+
+    await page.get_by_role("link", name="Доска").click()
+    await expect(board_card(page, "Мария Кузнецова")).to_contain_text("ИИ: 67")
+    await board_card(page, "Мария Кузнецова").drag_to(column(page, "rejected"))
+    await page.get_by_role("dialog", name="Причина отказа").get_by_label("Причина").fill("Выбрала другую компанию")
+    await page.get_by_role("dialog", name="Причина отказа").get_by_role("button", name="Отказать").click()
+    await expect(board_card(page, "Мария Кузнецова")).to_contain_text("Выбрала другую компанию")
+
+    await board_card(page, "Мария Кузнецова").get_by_role("link").click()
+    await expect(page.locator("#retention")).to_contain_text("Хранить до")
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Выгрузить данные").click()
+    exported = json.loads((await (await info.value).path()).read_text("utf-8"))
+    assert [s["to_stage"] for s in exported["stage_history"]] == ["new", "screening", "rejected"]
+    assert len(exported["chat_messages"]) == 2 and len(exported["analyses"]) == 1
+    await page.get_by_role("button", name="Удалить персональные данные").click()
+    await page.get_by_role("button", name="Удалить данные: Мария Кузнецова").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Персональные данные кандидата удалены")
+    # Erased data leaves the reports too.
+    await page.get_by_role("link", name="Отчёты").click()
+    await expect(page.locator("#report-stats .stat__value").first).to_have_text("0")
 
 
 # --- every page: accessibility and screenshots ---------------------------------------------------------------
