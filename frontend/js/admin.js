@@ -211,6 +211,7 @@ function wirePasswordForm() {
 // --- audit -------------------------------------------------------------------------------------------
 
 let auditOffset = 0;
+let auditToken = 0;
 
 function fillActorFilter() {
   const select = $("#a-actor");
@@ -260,10 +261,12 @@ function detailText(event) {
 
 async function loadAudit({ append = false } = {}) {
   if (!append) auditOffset = 0;
+  const token = ++auditToken;
   const body = $("#audit");
   $("#audit-table").setAttribute("aria-busy", "true");
   try {
     const page = await api.get(`/api/audit/?${auditQuery()}`);
+    if (token !== auditToken) return; // a newer filter's answer wins
     if (!append) clear(body);
     for (const event of page.data) {
       const detail = detailText(event);
@@ -287,7 +290,7 @@ async function loadAudit({ append = false } = {}) {
   } catch (error) {
     announce($("#audit-error"), `Не удалось загрузить журнал: ${error.message}`, "error");
   } finally {
-    $("#audit-table").removeAttribute("aria-busy");
+    if (token === auditToken) $("#audit-table").removeAttribute("aria-busy");
   }
 }
 

@@ -211,10 +211,14 @@ export function mountBoard(root, { vacancyId = null, vacancies = [], team = [], 
     }
   }
 
+  let loadToken = 0;
+
   async function load() {
+    const token = ++loadToken;
     columns.setAttribute("aria-busy", "true");
     try {
       const board = await api.get(`/api/board/?${query()}`);
+      if (token !== loadToken) return; // a newer filter's answer wins
       render(board);
       show(loading, false);
     } catch (failure) {
@@ -222,7 +226,7 @@ export function mountBoard(root, { vacancyId = null, vacancies = [], team = [], 
       show(loading, false);
       announce(error, `Не удалось загрузить доску: ${failure.message}`, "error");
     } finally {
-      columns.removeAttribute("aria-busy");
+      if (token === loadToken) columns.removeAttribute("aria-busy");
     }
   }
 

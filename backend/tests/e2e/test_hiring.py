@@ -329,6 +329,15 @@ async def test_admin_creates_a_recruiter_who_logs_in_and_the_audit_and_ai_pages_
     await expect(page.get_by_role("img", name=re.compile(r"^Запросы: всего 1 "))).to_be_visible()
     await assert_accessible(page, "admin AI")
 
+    # Deactivating ends the recruiter's sessions: their next click lands on the login form.
+    await page.get_by_role("tab", name="Пользователи").click()
+    await row.get_by_role("button", name="Отключить").click()
+    await expect(row).to_contain_text("Отключён")
+    await expect(page.locator("#users-error")).to_contain_text("Ольга Рекрутер — отключён, его сеансы завершены.")
+    recruiter.expect_console_error(r"status of 401")
+    await recruiter.page.get_by_role("link", name="Вакансии").click()
+    await expect(recruiter.page).to_have_url(re.compile(r"/login\?next="))
+
 
 # --- reports -------------------------------------------------------------------------------------------------
 
