@@ -4,7 +4,7 @@
 import { api, ApiError } from "./api.js";
 import { dailyColumns, formatNumber, stat } from "./charts.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
-import { formatDateTime, isoAttr, providerLabel } from "./format.js";
+import { formatDateTime, isoAttr, providerLabel, stageLabel } from "./format.js";
 import { currentUser, showFatal, wireLogout } from "./layout.js";
 
 const AUDIT_PAGE = 50;
@@ -251,7 +251,7 @@ function entityCell(event) {
 function detailText(event) {
   const d = event.details || {};
   const parts = [];
-  if (d.from_stage || d.to_stage) parts.push(`${d.from_stage || "—"} → ${d.to_stage}`);
+  if (d.from_stage || d.to_stage) parts.push(`${d.from_stage ? stageLabel(d.from_stage) : "—"} → ${stageLabel(d.to_stage)}`);
   if (d.fields && d.fields.length) parts.push(`поля: ${d.fields.join(", ")}`);
   if (d.provider) parts.push(providerLabel(d.provider));
   if (d.reason) parts.push(d.reason === "retention" ? "истёк срок хранения" : "по запросу");

@@ -143,6 +143,17 @@ export function mountBoard(root, { vacancyId = null, vacancies = [], team = [], 
         ? h("span", { class: `score-chip score-chip--${scoreTone(card.fit_score)}`, title: "Соответствие по последнему анализу ИИ" }, `ИИ: ${card.fit_score}`)
         : null,
     ];
+    // Touch screens have neither a mouse to drag with nor arrow keys: they get a stage picker on the card.
+    const picker = h(
+      "select",
+      { class: "board-card__move", "aria-label": `Перенести «${card.full_name}» на этап` },
+      ORDER.map((stage) => h("option", { value: stage, selected: stage === card.stage }, stageLabel(stage))),
+    );
+    picker.addEventListener("change", () => {
+      const target = picker.value;
+      picker.value = card.stage;
+      move(card.id, target);
+    });
     const li = h(
       "li",
       { class: "board-card", draggable: "true", dataset: { id: String(card.id) } },
@@ -151,6 +162,7 @@ export function mountBoard(root, { vacancyId = null, vacancies = [], team = [], 
       !vacancyId && card.vacancy_title ? h("span", { class: "board-card__sub board-card__vacancy" }, card.vacancy_title) : null,
       card.stage === "rejected" && card.rejection_reason ? h("span", { class: "board-card__reason" }, card.rejection_reason) : null,
       h("span", { class: "board-card__facts" }, facts),
+      picker,
     );
     li.addEventListener("dragstart", (event) => {
       event.dataTransfer.setData(DRAG_TYPE, String(card.id));

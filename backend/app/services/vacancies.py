@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.models import Candidate, Stage, User, Vacancy, VacancyStatus
-from app.schemas import VacancyCounts, VacancyCreate, VacancyUpdate
+from app.schemas import VacancyCounts, VacancyCreate, VacancyListItem, VacancyUpdate
 from app.services import audit
 
 NOT_FOUND = "Вакансия не найдена"
@@ -108,3 +108,21 @@ async def counts(session: AsyncSession, vacancy_ids: list[int]) -> dict[int, Vac
             candidates=int(total), in_progress=int(in_progress or 0), hired=int(hired or 0), rejected=int(rejected or 0)
         )
     return result
+
+
+def _with_counts(vacancy: Vacancy, counts: dict[int, VacancyCounts]) -> VacancyListItem:
+    item = VacancyListItem.model_validate(vacancy, from_attributes=True)
+    return item.model_copy(update={"counts": counts.get(vacancy.id, VacancyCounts())})
+
+
+async def page(
+    session: AsyncSession, *, q: str | None, status_: VacancyStatus | None, offset: int, limit: int
+) -> tuple[list[VacancyListItem], int]:
+    """One page of the list, each vacancy with its candidate counts."""
+    rows, total = await list_(session, q=q, status_=status_, offset=offset, limit=limit)
+    counted = await counts(session, [r.id for r in rows])
+    return [_with_counts(r, counted) for r in rows], total
+
+
+async def with_counts(session: AsyncSession, vacancy: Vacancy) -> VacancyListItem:
+    return _with_counts(vacancy, await counts(session, [vacancy.id]))

@@ -124,13 +124,20 @@ def _watch(page: Page, problems: list[str]) -> None:
 
 @pytest.fixture
 async def open_ui(browser: Browser, start_app: StartApp) -> AsyncIterator[Any]:
-    """`await open_ui(viewport=…, **settings)` → a UI; every page must finish without console errors."""
+    """`await open_ui(viewport=…, touch=…, **settings)` → a UI; every page must finish without console errors.
+
+    `touch=True` is a phone: a touch screen and no fine pointer."""
     opened: list[UI] = []
 
-    async def open_(viewport: dict[str, int] | None = None, **settings: Any) -> UI:
+    async def open_(viewport: dict[str, int] | None = None, *, touch: bool = False, **settings: Any) -> UI:
         app = await start_app(**settings)
         context = await browser.new_context(
-            viewport=viewport or LAPTOP, locale="ru-RU", timezone_id="Europe/Moscow", base_url=app.base_url
+            viewport=viewport or LAPTOP,
+            locale="ru-RU",
+            timezone_id="Europe/Moscow",
+            base_url=app.base_url,
+            has_touch=touch,
+            is_mobile=touch,
         )
         context.set_default_timeout(10_000)
         page = await context.new_page()

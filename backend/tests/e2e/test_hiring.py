@@ -181,6 +181,27 @@ async def test_the_board_for_all_vacancies_filters_by_vacancy_and_recruiter(ui: 
     await assert_accessible(page, "board")
 
 
+async def test_on_a_touch_screen_the_card_has_a_stage_picker(open_ui: Any) -> None:
+    phone: UI = await open_ui(viewport=PHONE, touch=True)
+    await phone.log_in()
+    candidate = await create_candidate(phone.app.client, full_name="Анна Смирнова")
+    page = phone.page
+    await phone.goto("/board.html")
+    picker = page.get_by_label("Перенести «Анна Смирнова» на этап")
+    await expect(picker).to_have_value("new")
+    await picker.select_option("interview")
+    await expect(column(page, "interview").get_by_role("link", name="Анна Смирнова")).to_be_attached()
+    await assert_accessible(page, "board on a touch screen")
+    stages = (await phone.app.client.get(f"/api/candidates/{candidate['id']}/stages")).json()
+    assert [s["to_stage"] for s in stages] == ["new", "interview"]
+
+    laptop: UI = await open_ui()
+    await laptop.log_in()
+    await laptop.goto("/board.html")
+    await expect(board_card(laptop.page, "Анна Смирнова")).to_be_visible()
+    await expect(laptop.page.get_by_label("Перенести «Анна Смирнова» на этап")).to_be_hidden()
+
+
 # --- consents, export and erasure --------------------------------------------------------------------------
 
 

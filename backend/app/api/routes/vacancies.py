@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.api.deps import CurrentUser, SessionDep, client_ip
 from app.models import Vacancy, VacancyStatus
-from app.schemas import VacanciesPublic, VacancyCounts, VacancyCreate, VacancyListItem, VacancyPublic, VacancyUpdate
+from app.schemas import VacanciesPublic, VacancyCreate, VacancyListItem, VacancyPublic, VacancyUpdate
 from app.services import vacancies
 
 router = APIRouter(prefix="/vacancies", tags=["vacancies"])
@@ -32,14 +32,7 @@ async def list_vacancies(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> VacanciesPublic:
     """Newest first, each with its candidate counts."""
-    rows, total = await vacancies.list_(session, q=q, status_=status_, offset=offset, limit=limit)
-    counts = await vacancies.counts(session, [r.id for r in rows])
-    data = [
-        VacancyListItem.model_validate(r, from_attributes=True).model_copy(
-            update={"counts": counts.get(r.id, VacancyCounts())}
-        )
-        for r in rows
-    ]
+    data, total = await vacancies.page(session, q=q, status_=status_, offset=offset, limit=limit)
     return VacanciesPublic(data=data, count=total)
 
 
@@ -50,9 +43,7 @@ async def create_vacancy(data: VacancyCreate, user: CurrentUser, session: Sessio
 
 @router.get("/{vacancy_id}", response_model=VacancyListItem)
 async def read_vacancy(vacancy: CurrentVacancy, session: SessionDep) -> VacancyListItem:
-    counts = await vacancies.counts(session, [vacancy.id])
-    item = VacancyListItem.model_validate(vacancy, from_attributes=True)
-    return item.model_copy(update={"counts": counts.get(vacancy.id, VacancyCounts())})
+    return await vacancies.with_counts(session, vacancy)
 
 
 @router.patch("/{vacancy_id}", response_model=VacancyPublic)
