@@ -469,6 +469,7 @@ WIDEST = """() => [...document.querySelectorAll("body *")]
     .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
     .slice(0, 12).map((el) => el.tagName + "." + el.className + " " + Math.round(el.getBoundingClientRect().right))"""
 PAGES = (
+    ("login", "/login", "#login-form"),
     ("list", "/", "#candidates tr"),
     ("card", "/candidate-view.html?id={card}", "#consents-active .consent"),
     ("vacancies", "/vacancies.html", "#vacancies tr"),
