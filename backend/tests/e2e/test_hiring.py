@@ -352,6 +352,10 @@ async def test_admin_creates_a_recruiter_who_logs_in_and_the_audit_and_ai_pages_
 
     # Deactivating ends the recruiter's sessions: their next click lands on the login form.
     await page.get_by_role("tab", name="Пользователи").click()
+    await row.get_by_role("combobox").select_option("admin")
+    await expect(page.locator("#users-error")).to_have_text("Ольга Рекрутер — роль: Администратор.")
+    users = (await admin.app.client.get("/api/users/")).json()
+    assert {u["email"]: u["role"] for u in users}[RECRUITER] == "admin"
     await row.get_by_role("button", name="Отключить").click()
     await expect(row).to_contain_text("Отключён")
     await expect(page.locator("#users-error")).to_contain_text("Ольга Рекрутер — отключён, его сеансы завершены.")
