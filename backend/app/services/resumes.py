@@ -44,6 +44,8 @@ UNREADABLE = "Не удалось прочитать файл: он повреж
 NO_TEXT = "В файле не найден текст (возможно, это скан). Загрузите PDF с текстовым слоем или DOCX"
 NO_FILE = "У кандидата нет загруженного файла резюме"
 MAX_DOCX_PARTS = 2000
+MAX_PDF_STREAM_BYTES = 10 * 1024 * 1024
+"""A page's text operators are kilobytes; a stream that decodes past this is refused."""
 MAX_XML_PART_BYTES = 5 * 1024 * 1024
 """Markup is parsed into a tree several times its size; a resume's document.xml is well under 1 MB."""
 
@@ -109,7 +111,7 @@ def _megabytes(size: int) -> str:
 
 def _pdf_text(data: bytes, limits: Limits) -> str:
     # pypdf checks each decoded stream against its limit while decompressing, before it is all in memory.
-    cap = limits.unpacked_bytes
+    cap = min(limits.unpacked_bytes, MAX_PDF_STREAM_BYTES)
     overrides = {
         name: cap
         for name in (
@@ -135,6 +137,9 @@ def _pdf_text(data: bytes, limits: Limits) -> str:
             parts: list[str] = []
             total = 0
             for page in reader.pages:
+                contents = page.get_contents()
+                if contents is not None:
+                    contents.get_data()  # text extraction would swallow a LimitReachedError and read nothing
                 text = page.extract_text() or ""
                 total += len(text)
                 parts.append(text)
@@ -159,7 +164,7 @@ def check_docx_archive(archive: zipfile.ZipFile, compressed_size: int, limits: L
         total += member.file_size
         ratio = member.file_size / max(member.compress_size, 1)
         if member.filename.endswith((".xml", ".rels")) and member.file_size > MAX_XML_PART_BYTES:
-            raise TooLargeUnpacked(f"текст документа занимает больше {_megabytes(MAX_XML_PART_BYTES)}")
+            raise TooLargeUnpacked(f"разметка документа в распакованном виде больше {_megabytes(MAX_XML_PART_BYTES)}")
         if member.file_size > 1024 * 1024 and ratio > limits.ratio:
             raise TooLargeUnpacked(f"часть файла сжата в {ratio:.0f} раз (допустимо не больше {limits.ratio})")
     if total > limits.unpacked_bytes:

@@ -39,8 +39,12 @@ class ServerProcess:
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS in /proc status")
 
+    def reset_peak(self) -> None:
+        """Start VmHWM afresh from the current VmRSS (earlier peaks, e.g. password hashing, do not count)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
     def peak_rss_bytes(self) -> int:
-        """The highest resident memory the process has had (VmHWM)."""
+        """The highest resident memory the process has had since `reset_peak` (VmHWM)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
