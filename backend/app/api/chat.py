@@ -7,12 +7,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
 from app.models import Candidate, ChatMessage, Role, User
-from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
+from app.schemas import (
+    DB_INT_MAX,
+    ChatFailurePublic,
+    ChatMessageCreate,
+    ChatMessagePublic,
+    ChatTurnPublic,
+    ProviderAttempt,
+)
 from app.services import candidates
 from app.services import chat as chat_service
 from app.services.llm import AllProvidersFailed
@@ -33,7 +40,7 @@ async def read_history(
     candidate: CurrentCandidate,
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> list[ChatMessage]:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
     return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
@@ -89,7 +96,7 @@ async def post_message(
 )
 async def regenerate(
     candidate: CurrentCandidate,
-    message_id: int,
+    message_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
     chain: ChainDep,

@@ -9,6 +9,7 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
@@ -146,13 +147,13 @@ async def list_(
 ) -> tuple[list[Candidate], int]:
     query = select(Candidate).where(Candidate.erased_at.is_(None))
     if q and q.strip():
-        pattern = f"%{q.strip().lower()}%"
+        pattern = like_pattern(q)
         query = query.where(
             or_(
-                func.lower(Candidate.full_name).like(pattern),
-                func.lower(Candidate.email).like(pattern),
-                func.lower(Candidate.position).like(pattern),
-                func.lower(cast(Candidate.skills, String)).like(pattern),
+                func.lower(Candidate.full_name).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Candidate.email).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Candidate.position).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(cast(Candidate.skills, String)).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     if stage is not None:

@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
 from app.models import Candidate, Stage, StageChange, User
 from app.schemas import (
+    DB_INT_MAX,
     CandidateCreate,
     CandidatePublic,
     CandidatesPublic,
     CandidateUpdate,
     DuplicateCandidatePublic,
+    NoNul,
     StageChangeCreate,
     StageChangePublic,
 )
@@ -46,10 +48,12 @@ async def _audit(
 @router.get("/", response_model=CandidatesPublic)
 async def list_candidates(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Search in name, email, position, skills")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search in name, email, position, skills"), NoNul
+    ] = None,
     stage: Stage | None = None,
-    vacancy_id: Annotated[int | None, Query(gt=0)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    vacancy_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX)] = None,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CandidatesPublic:
     """Newest first; `count` is the total matching the filters."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
 from app.models import Consent, User
-from app.schemas import ConsentCreate, ConsentPublic
+from app.schemas import DB_INT_MAX, ConsentCreate, ConsentPublic
 from app.services import audit, personal_data
 
 router = APIRouter(prefix="/candidates/{candidate_id}/consents", tags=["consents"])
@@ -47,7 +49,7 @@ async def add_consent(
 @router.post("/{consent_id}/withdraw", response_model=ConsentPublic)
 async def withdraw_consent(
     candidate: CurrentCandidate,
-    consent_id: int,
+    consent_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

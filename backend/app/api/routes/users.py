@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep, client_ip
 from app.core.errors import Conflict, NotFound
 from app.models import User, UserRole
-from app.schemas import UserCreate, UserPublic, UserUpdate
+from app.schemas import DB_INT_MAX, UserCreate, UserPublic, UserUpdate
 from app.services import audit, auth, users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -33,7 +34,13 @@ async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, r
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session: SessionDep, request: Request) -> User:
+async def update_user(
+    user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
+    data: UserUpdate,
+    admin: AdminUser,
+    session: SessionDep,
+    request: Request,
+) -> User:
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("Пользователь не найден")
@@ -59,3 +66,15 @@ async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session:
         details={"fields": sorted(data.model_dump(exclude_unset=True))},
     )
     return user
+
+
+@router.post("/{user_id}/unlock", status_code=status.HTTP_204_NO_CONTENT)
+async def unlock_user(
+    user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)], admin: AdminUser, session: SessionDep, request: Request
+) -> Response:
+    """Lift the login lock-out and slow-down of an account (its failed logins so far stop counting)."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("Пользователь не найден")
+    await auth.unlock(session, user, admin, client_ip(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from app.api.deps import SessionDep
 from app.models import Vacancy, VacancyStatus
-from app.schemas import VacanciesPublic, VacancyCreate, VacancyPublic, VacancyUpdate
+from app.schemas import DB_INT_MAX, NoNul, VacanciesPublic, VacancyCreate, VacancyPublic, VacancyUpdate
 from app.services import vacancies
 
 router = APIRouter(prefix="/vacancies", tags=["vacancies"])
 
 
 async def get_current_vacancy(
-    vacancy_id: Annotated[int, Path(description="Vacancy id", gt=0)], session: SessionDep
+    vacancy_id: Annotated[int, Path(description="Vacancy id", gt=0, le=DB_INT_MAX)], session: SessionDep
 ) -> Vacancy:
     return await vacancies.get_or_404(session, vacancy_id)
 
@@ -26,9 +26,9 @@ CurrentVacancy = Annotated[Vacancy, Depends(get_current_vacancy)]
 @router.get("/", response_model=VacanciesPublic)
 async def list_vacancies(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Search in title and requirements")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search in title and requirements"), NoNul] = None,
     status_: Annotated[VacancyStatus | None, Query(alias="status")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> VacanciesPublic:
     rows, total = await vacancies.list_(session, q=q, status_=status_, offset=offset, limit=limit)
