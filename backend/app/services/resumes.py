@@ -194,9 +194,12 @@ def extract_text(kind: ResumeKind, data: bytes, limits: Limits) -> str:
 
 
 def _clean_filename(name: str | None, kind: ResumeKind) -> str:
+    """The client's name without a path or control characters, and always the extension of what it really is."""
     base = PurePath((name or "").replace("\\", "/")).name.strip()
-    base = re.sub(r"[\x00-\x1f\x7f]", "", base)[:200]
-    return base or f"resume.{kind}"
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base)
+    stem = PurePath(base).stem if PurePath(base).suffix else base
+    stem = stem.strip(" .")[:200] or "resume"
+    return f"{stem}.{kind}"
 
 
 async def read_upload(upload: Upload, settings: Settings) -> ExtractedResume:
@@ -290,8 +293,34 @@ async def attach(session: AsyncSession, settings: Settings, candidate: Candidate
     await session.flush()
 
 
-def file_or_404(settings: Settings, candidate: Candidate) -> Path:
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    media_type: str
+    filename: str
+
+
+def _sniff_file(path: Path) -> ResumeKind | None:
+    with path.open("rb") as file:
+        head = file.read(8)
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return "docx" if "word/document.xml" in archive.namelist() else None
+        except zipfile.BadZipFile:
+            return None
+    return None
+
+
+def download_or_404(settings: Settings, candidate: Candidate) -> Download:
+    """The stored file, typed and named after what its content is, whatever name the uploader gave it."""
     path = stored_path(settings, candidate)
     if path is None or not path.is_file():
         raise NotFound(NO_FILE)
-    return path
+    kind = _sniff_file(path)
+    if kind is None:
+        logger.warning("stored resume %s is neither PDF nor DOCX", path.name)
+        raise NotFound(NO_FILE)
+    return Download(path, CONTENT_TYPES[kind], _clean_filename(candidate.resume_filename, kind))

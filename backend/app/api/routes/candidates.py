@@ -129,8 +129,8 @@ async def upload_resume(
     responses={200: {"content": {"application/pdf": {}, resumes.CONTENT_TYPES["docx"]: {}}}},
 )
 async def download_resume(candidate: CurrentCandidate, settings: SettingsDep) -> FileResponse:
-    path = resumes.file_or_404(settings, candidate)
-    return FileResponse(path, media_type=candidate.resume_content_type, filename=candidate.resume_filename)
+    download = resumes.download_or_404(settings, candidate)
+    return FileResponse(download.path, media_type=download.media_type, filename=download.filename)
 
 
 @router.post("/{candidate_id}/stage", response_model=StageChangePublic, status_code=status.HTTP_201_CREATED)
