@@ -23,6 +23,7 @@ from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.http import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.core.logging import install_access_log_filter
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
 from app.services.llm import ProviderChain
@@ -50,6 +51,7 @@ def _startup_warnings(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_access_log_filter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
