@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from starlette.types import Scope
 
 from app import web
-from app.api import errors
+from app.api import errors, responses
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.metrics_router)
     app.include_router(api_router)
     web.install(app, settings)
+    responses.install(app)
     return app
 
 

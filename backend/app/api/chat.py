@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
+from app.api.responses import CANDIDATE, Responses, errors
 from app.models import Candidate, ChatMessage, Role, User
 from app.schemas import (
     DB_INT_MAX,
@@ -29,13 +30,14 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 KEEPALIVE_SECONDS = 15.0
 """An SSE comment this often keeps proxies from closing a stream while a model thinks."""
 
-_FAILURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+_FAILURE_RESPONSES: Responses = {
     503: {"model": ChatFailurePublic, "description": "Every provider failed; the user's message is stored."},
-    404: {"description": "Unknown candidate"},
+    **CANDIDATE,
+    **errors(409, 422),
 }
 
 
-@router.get("/{candidate_id}", response_model=list[ChatMessagePublic])
+@router.get("/{candidate_id}", response_model=list[ChatMessagePublic], responses=CANDIDATE)
 async def read_history(
     candidate: CurrentCandidate,
     session: SessionDep,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.responses import errors
 from app.core.errors import Unprocessable
 from app.models import User
 from app.schemas import LoginPublic, UserPublic
@@ -18,7 +19,7 @@ from app.services import audit, auth
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginPublic, responses={401: {}, 429: {}})
+@router.post("/login", response_model=LoginPublic, responses=errors(401, 429))
 async def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -67,7 +68,7 @@ async def login(
     return response
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403))
 async def logout(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     """End this login: the token stops working everywhere at once."""
     await auth.revoke(session, request.state.auth_session)
@@ -78,6 +79,6 @@ async def logout(request: Request, user: CurrentUser, session: SessionDep) -> Re
     return response
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=errors(401))
 async def me(user: CurrentUser) -> User:
     return user

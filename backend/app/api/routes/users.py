@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep, client_ip
+from app.api.responses import errors
 from app.core.errors import Conflict, NotFound
 from app.models import User, UserRole
 from app.schemas import DB_INT_MAX, UserCreate, UserPublic, UserUpdate
@@ -22,7 +23,7 @@ async def list_users(session: SessionDep) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(User.id))).all()
 
 
-@router.post("/", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, request: Request) -> User:
     user = await users.create(
         session, email=data.email, display_name=data.display_name, password=data.password, role=UserRole(data.role)
@@ -33,7 +34,7 @@ async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, r
     return user
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch("/{user_id}", response_model=UserPublic, responses=errors(404, 409))
 async def update_user(
     user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     data: UserUpdate,
@@ -68,7 +69,7 @@ async def update_user(
     return user
 
 
-@router.post("/{user_id}/unlock", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/{user_id}/unlock", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def unlock_user(
     user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)], admin: AdminUser, session: SessionDep, request: Request
 ) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from app.api.deps import SessionDep
+from app.api.responses import errors
 from app.models import Vacancy, VacancyStatus
 from app.schemas import DB_INT_MAX, NoNul, VacanciesPublic, VacancyCreate, VacancyPublic, VacancyUpdate
 from app.services import vacancies
@@ -40,17 +41,17 @@ async def create_vacancy(data: VacancyCreate, session: SessionDep) -> Vacancy:
     return await vacancies.create(session, data)
 
 
-@router.get("/{vacancy_id}", response_model=VacancyPublic)
+@router.get("/{vacancy_id}", response_model=VacancyPublic, responses=errors(404))
 async def read_vacancy(vacancy: CurrentVacancy) -> Vacancy:
     return vacancy
 
 
-@router.patch("/{vacancy_id}", response_model=VacancyPublic)
+@router.patch("/{vacancy_id}", response_model=VacancyPublic, responses=errors(404))
 async def update_vacancy(vacancy: CurrentVacancy, data: VacancyUpdate, session: SessionDep) -> Vacancy:
     return await vacancies.update(session, vacancy, data)
 
 
-@router.delete("/{vacancy_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{vacancy_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def delete_vacancy(vacancy: CurrentVacancy, session: SessionDep) -> Response:
     """Candidates and analyses that referred to the vacancy are kept, without the link."""
     await vacancies.delete(session, vacancy)
