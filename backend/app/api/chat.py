@@ -117,7 +117,11 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 @router.post(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "start, delta…, restart?, done | error"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "start, delta…, restart?, done | error"},
+        **CANDIDATE,
+        **errors(422),
+    },
 )
 async def stream_message(
     body: ChatMessageCreate,

@@ -56,7 +56,7 @@ async def get_or_404(session: AsyncSession, candidate_id: int) -> Candidate:
 
 async def _check_vacancy(session: AsyncSession, vacancy_id: int | None) -> None:
     if vacancy_id is not None and await session.get(Vacancy, vacancy_id) is None:
-        raise Unprocessable(f"Вакансия {vacancy_id} не найдена")
+        raise Unprocessable(f"Вакансия {vacancy_id} не найдена", field="body.vacancy_id")
 
 
 async def _check_duplicate(session: AsyncSession, candidate: Candidate, exclude_id: int | None = None) -> None:
@@ -173,7 +173,7 @@ async def change_stage(
     if data.stage == candidate.stage:
         raise Conflict(f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
     if data.stage is Stage.REJECTED and not data.reason:
-        raise Unprocessable(REASON_REQUIRED)
+        raise Unprocessable(REASON_REQUIRED, field="body.reason")
     change = StageChange(
         candidate_id=candidate.id,
         from_stage=candidate.stage,

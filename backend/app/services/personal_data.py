@@ -78,7 +78,7 @@ async def add_consent(
     session: AsyncSession, settings: Settings, candidate: Candidate, data: ConsentCreate, user: User
 ) -> Consent:
     if data.vacancy_id is not None and await session.get(Vacancy, data.vacancy_id) is None:
-        raise Unprocessable(f"Вакансия {data.vacancy_id} не найдена")
+        raise Unprocessable(f"Вакансия {data.vacancy_id} не найдена", field="body.vacancy_id")
     consent = Consent(
         candidate_id=candidate.id,
         scope=data.scope.value,

@@ -208,7 +208,7 @@ async def read_upload(upload: Upload, settings: Settings) -> ExtractedResume:
     if len(data) > settings.RESUME_MAX_BYTES:
         raise PayloadTooLarge(_too_big(settings))
     if not data:
-        raise Unprocessable(EMPTY_FILE)
+        raise Unprocessable(EMPTY_FILE, field="body.file")
     kind = sniff(data)
     if kind is None:
         message = OLD_WORD if data.startswith(b"\xd0\xcf\x11\xe0") else WRONG_TYPE
