@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -165,6 +165,14 @@ def install(app: FastAPI) -> None:
         detail = framework_message(exc.status_code, exc.detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value the column cannot hold (too long, out of range) that validation let through.
+        logger.warning(
+            "data error on %s %s: %s %s", request.method, request.url.path, type(exc.orig).__name__, _sqlstate(exc)
+        )
+        return JSONResponse({"detail": INVALID_VALUE, "errors": []}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     @app.exception_handler(IntegrityError)
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         # The driver's message can quote the offending values (an email in a UNIQUE key): log only its kind.
@@ -172,7 +180,8 @@ def install(app: FastAPI) -> None:
         logger.info(
             "integrity error on %s %s: %s %s", request.method, request.url.path, type(exc.orig).__name__, _sqlstate(exc)
         )
-        return JSONResponse({"detail": detail}, status_code=code)
+        body: dict[str, Any] = {"detail": detail, "errors": []} if code == 422 else {"detail": detail}
+        return JSONResponse(body, status_code=code)
 
     app.add_middleware(UnhandledErrorMiddleware)
 

@@ -40,7 +40,8 @@ def normalize_phone(value: str | None) -> str | None:
         digits = "7" + digits[1:]
     elif len(digits) == 10:
         digits = "7" + digits
-    return digits if len(digits) >= 7 else None
+    # E.164 numbers have at most 15 digits: anything longer is not a phone number to match duplicates by.
+    return digits if 7 <= len(digits) <= 15 else None
 
 
 async def get(session: AsyncSession, candidate_id: int) -> Candidate | None:

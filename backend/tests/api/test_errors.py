@@ -134,3 +134,13 @@ async def test_nul_characters_are_refused_the_same_on_both_databases(api: Runnin
     # Nothing was stored: the chat has no message, the list has only the first candidate.
     assert (await api.client.get(f"/api/chat/{cid}")).json() == []
     assert (await api.client.get("/api/candidates/")).json()["count"] == 1
+
+
+async def test_a_long_phone_is_stored_on_both_databases(api: RunningApp) -> None:
+    """Found by the schema fuzzer: 49 digits overflowed the normalised-phone column on PostgreSQL (a 500)."""
+    phone = "0" * 49
+    created = await api.client.post("/api/candidates/", json={"full_name": "Анна", "phone": phone})
+    assert created.status_code == 201, created.text
+    assert created.json()["phone"] == phone
+    again = await api.client.post("/api/candidates/", json={"full_name": "Анна", "phone": phone})
+    assert again.status_code == 201  # not a phone number to match duplicates by
