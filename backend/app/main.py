@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -12,16 +13,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 from app import web
 from app.ai.factory import build_chain
 from app.ai.telemetry import Metrics, Telemetry
-from app.api import errors
+from app.api import errors, responses
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
-from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.core.http import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.core.logging import install_access_log_filter
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
 
@@ -47,6 +51,7 @@ def _startup_warnings(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_access_log_filter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(app, settings))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if settings.CORS_ORIGINS:
@@ -98,7 +104,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.metrics_router)
     app.include_router(api_router)
     web.install(app, settings)
+    responses.install(app)
     return app
+
+
+def _upload_paths(app: FastAPI) -> list[re.Pattern[str]]:
+    """Paths of the operations that take multipart uploads, as the OpenAPI document describes them."""
+    paths: list[re.Pattern[str]] = []
+    for path, operations in app.openapi().get("paths", {}).items():
+        for operation in operations.values():
+            content = (operation.get("requestBody") or {}).get("content", {}) if isinstance(operation, dict) else {}
+            if "multipart/form-data" in content:
+                paths.append(compile_path(path)[0])
+    return paths
+
+
+def _body_limits(app: FastAPI, settings: Settings) -> Callable[[Scope], int]:
+    """Routes that take uploads (`File(...)`) get the upload limit; every other request gets the JSON limit."""
+    upload_limit = settings.RESUME_MAX_BYTES + settings.REQUEST_MAX_UPLOAD_OVERHEAD_BYTES
+    upload_paths: list[re.Pattern[str]] | None = None
+
+    def limit_for(scope: Scope) -> int:
+        nonlocal upload_paths
+        if upload_paths is None:  # routes are all registered by the first request
+            upload_paths = _upload_paths(app)
+        path: str = scope["path"]
+        return upload_limit if any(p.match(path) for p in upload_paths) else settings.REQUEST_MAX_JSON_BYTES
+
+    return limit_for
 
 
 async def _fail_abandoned_turns(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:

@@ -30,13 +30,42 @@ def _unique_skills(values: list[str]) -> list[str]:
 
 
 Skills = Annotated[list[Skill], Field(max_length=100), AfterValidator(_unique_skills)]
-VacancyRef = Annotated[int | None, Field(gt=0)]
+DB_INT_MAX = 2**31 - 1
+"""The largest value of an integer column (PostgreSQL `integer` is 32-bit): ids and offsets past it are a 422."""
+Id = Annotated[int, Field(gt=0, le=DB_INT_MAX)]
+VacancyRef = Annotated[int | None, Field(gt=0, le=DB_INT_MAX)]
+
+
+NUL_REFUSED = "NUL character refused"
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL cannot store U+0000 in text and SQLite would keep it: refuse it the same way on both (422)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(NUL_REFUSED)
+    if isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item)
+    return value
+
+
+NoNul = AfterValidator(refuse_nul)
+"""For query parameters: `Annotated[str | None, Query(...), NoNul]`."""
+
+
+class InputModel(BaseModel):
+    """Base of every request body: no string in it may contain a NUL character."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 # --- vacancies ---------------------------------------------------------------------------------------
 
 
-class VacancyBase(BaseModel):
+class VacancyBase(InputModel):
     title: NonBlankName
     description: LongText = None
     requirements: LongText = None
@@ -48,7 +77,7 @@ class VacancyCreate(VacancyBase):
     pass
 
 
-class VacancyUpdate(BaseModel):
+class VacancyUpdate(InputModel):
     """Every field optional; only the fields sent are changed."""
 
     title: NonBlankName | None = None
@@ -87,7 +116,7 @@ class VacanciesPublic(BaseModel):
 # --- candidates --------------------------------------------------------------------------------------
 
 
-class CandidateBase(BaseModel):
+class CandidateBase(InputModel):
     full_name: NonBlankName
     email: EmailStr | None = None
     phone: Phone = None
@@ -104,7 +133,7 @@ class CandidateCreate(CandidateBase):
     pass
 
 
-class CandidateUpdate(BaseModel):
+class CandidateUpdate(InputModel):
     """Every field optional; only the fields sent are changed. The stage moves only via `POST …/stage`."""
 
     full_name: NonBlankName | None = None
@@ -150,7 +179,7 @@ class DuplicateCandidatePublic(BaseModel):
     matched: list[Literal["email", "phone"]]
 
 
-class StageChangeCreate(BaseModel):
+class StageChangeCreate(InputModel):
     stage: Stage
     reason: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)] = None
 
@@ -167,10 +196,10 @@ class StageChangePublic(BaseModel):
     changed_at: datetime
 
 
-class ChatMessageCreate(BaseModel):
+class ChatMessageCreate(InputModel):
     """The guide's request body for `POST /api/chat/`."""
 
-    candidate_id: int = Field(gt=0)
+    candidate_id: Id
     role: Literal["user", "assistant"] = "user"
     content: str
 
@@ -296,7 +325,7 @@ class AnalysisResult(AnalysisOutput):
     """The analysis is advice for a person; it never decides about a candidate on its own."""
 
 
-class AnalysisCreate(BaseModel):
+class AnalysisCreate(InputModel):
     vacancy_id: VacancyRef = None
     """The vacancy to assess against; the candidate's own vacancy when omitted."""
 
@@ -336,14 +365,14 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
-class UserCreate(BaseModel):
+class UserCreate(InputModel):
     email: EmailStr
     display_name: NonBlankName
     role: Literal["admin", "recruiter"] = "recruiter"
     password: Annotated[str, Field(min_length=10, max_length=200)]
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(InputModel):
     display_name: NonBlankName | None = None
     role: Literal["admin", "recruiter"] | None = None
     is_active: bool | None = None
@@ -377,11 +406,11 @@ class AuditEventsPublic(BaseModel):
     count: int
 
 
-class ConsentCreate(BaseModel):
+class ConsentCreate(InputModel):
     """A consent the candidate gave (on paper, by email, in a web form…), recorded by a recruiter."""
 
     scope: ConsentScope
-    vacancy_id: int | None = Field(default=None, gt=0)
+    vacancy_id: VacancyRef = None
     text_version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     given_at: datetime | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -43,6 +43,19 @@ class RevalidatedStaticFiles(StaticFiles):
         return response
 
 
+_URL_SPACE = "".join(chr(c) for c in range(0x21))
+
+
+def is_safe_next(value: str) -> bool:
+    """A `next` that stays on this site, read the way a browser's URL parser reads it (WHATWG): leading and
+    trailing controls and spaces dropped, tabs and newlines removed anywhere, a backslash taken as a slash."""
+    cleaned = value.strip(_URL_SPACE).replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/")
+    if not cleaned.startswith("/") or cleaned.startswith("//"):
+        return False
+    parts = urlsplit(cleaned)
+    return not parts.scheme and not parts.netloc
+
+
 def _login_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
@@ -69,6 +82,9 @@ def install(app: FastAPI, settings: Settings) -> None:
         async def serve(request: Request) -> Response:
             if protected and not request.cookies.get(SESSION_COOKIE):
                 return _login_redirect(request)
+            target = request.query_params.get("next")
+            if not protected and target is not None and not is_safe_next(target):
+                return RedirectResponse("/login", status_code=303)  # a link made to send people elsewhere
             return FileResponse(file, media_type="text/html; charset=utf-8", headers=NO_CACHE)
 
         app.add_api_route(path, serve, methods=["GET"], include_in_schema=False, name=f"page:{path}")

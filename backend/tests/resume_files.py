@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import zipfile
+import zlib
 
 import docx
 
@@ -42,6 +45,51 @@ def make_pdf(lines: list[str]) -> bytes:
     for number, obj in enumerate(objects, start=1):
         offsets.append(len(out))
         out += f"{number} 0 obj\n{obj}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+@functools.cache
+def make_docx_bomb(unpacked_mb: int = 500) -> bytes:
+    """A real DOCX whose word/document.xml unpacks to `unpacked_mb` MB (a few hundred KB compressed)."""
+    original = make_docx(["Иван Петров"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                bomb.writestr(item, source.read(item.filename))
+                continue
+            xml = source.read(item.filename)
+            head, tail = xml.split(b"<w:body>", 1)
+            with bomb.open(item.filename, "w", force_zip64=True) as part:
+                part.write(head + b"<w:body>")
+                padding = b"<w:p/>" * (1024 * 1024 // 6)
+                for _ in range(unpacked_mb):
+                    part.write(padding)
+                part.write(tail)
+    return out.getvalue()
+
+
+@functools.cache
+def make_pdf_bomb(unpacked_mb: int = 400) -> bytes:
+    """A one-page PDF whose content stream is Flate-compressed and unpacks to `unpacked_mb` MB of spaces."""
+    compressor = zlib.compressobj(9)
+    chunks = [compressor.compress(b" " * (1024 * 1024)) for _ in range(unpacked_mb)]
+    stream = b"".join(chunks) + compressor.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()

@@ -69,3 +69,21 @@ async def test_without_a_frontend_the_api_still_runs(start_app: StartApp, tmp_pa
     response = await app.anon.get("/")
     assert response.status_code == 307 and response.headers["location"] == "/docs"
     assert (await app.anon.get("/health")).status_code == 200
+
+
+@uses_database
+async def test_a_login_link_that_would_leave_the_site_loses_its_next(api: RunningApp) -> None:
+    for bad in (
+        "/%09/example.com",
+        "//example.com",
+        "/%5Cexample.com",
+        "https://example.com",
+        "%20//example.com",
+        "/%0A/example.com",
+        "javascript:alert(1)",
+    ):
+        response = await api.anon.get(f"/login?next={bad}")
+        assert response.status_code == 303, bad
+        assert response.headers["location"] == "/login"
+    for good in ("/", "/candidate-view.html%3Fid%3D5", "/index.html?q=%D0%90"):
+        assert (await api.anon.get(f"/login?next={good}")).status_code == 200, good

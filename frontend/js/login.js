@@ -1,11 +1,6 @@
 import { requestFull } from "./api.js";
 import { $, announce, setBusy } from "./dom.js";
-
-// Only a path on this site: "?next=https://evil.example" or "//evil.example" must not send anyone away.
-function safeNext() {
-  const next = new URLSearchParams(location.search).get("next") || "/";
-  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
-}
+import { safeNext } from "./next.js";
 
 function init() {
   const form = $("#login-form");
@@ -28,7 +23,7 @@ function init() {
         form: new URLSearchParams({ username: email, password }),
       });
       if (result.ok) {
-        location.assign(safeNext());
+        location.assign(safeNext(new URLSearchParams(location.search).get("next")));
         return;
       }
       announce(error, result.message, "error");

@@ -7,13 +7,21 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.ai.errors import AllProvidersFailed
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
+from app.api.responses import CANDIDATE, Responses, errors
 from app.models import Candidate, ChatMessage, Role, User
-from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
+from app.schemas import (
+    DB_INT_MAX,
+    ChatFailurePublic,
+    ChatMessageCreate,
+    ChatMessagePublic,
+    ChatTurnPublic,
+    ProviderAttempt,
+)
 from app.services import candidates
 from app.services import chat as chat_service
 
@@ -22,18 +30,19 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 KEEPALIVE_SECONDS = 15.0
 """An SSE comment this often keeps proxies from closing a stream while a model thinks."""
 
-_FAILURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+_FAILURE_RESPONSES: Responses = {
     503: {"model": ChatFailurePublic, "description": "Every provider failed; the user's message is stored."},
-    404: {"description": "Unknown candidate"},
+    **CANDIDATE,
+    **errors(409, 422),
 }
 
 
-@router.get("/{candidate_id}", response_model=list[ChatMessagePublic])
+@router.get("/{candidate_id}", response_model=list[ChatMessagePublic], responses=CANDIDATE)
 async def read_history(
     candidate: CurrentCandidate,
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> list[ChatMessage]:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
     return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
@@ -89,7 +98,7 @@ async def post_message(
 )
 async def regenerate(
     candidate: CurrentCandidate,
-    message_id: int,
+    message_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
     chain: ChainDep,
@@ -108,7 +117,11 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 @router.post(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "start, delta…, restart?, done | error"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "start, delta…, restart?, done | error"},
+        **CANDIDATE,
+        **errors(422),
+    },
 )
 async def stream_message(
     body: ChatMessageCreate,

@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.core.errors import Forbidden, Gone, Unauthorized
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
+from app.schemas import DB_INT_MAX
 from app.services import auth, candidates
 
 SESSION_COOKIE = "nexus_session"
@@ -52,7 +53,7 @@ SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sess
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
-CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]
+CandidateID = Annotated[int, Path(description="Candidate id", gt=0, le=DB_INT_MAX)]
 
 
 async def get_current_candidate(candidate_id: CandidateID, session: SessionDep) -> Candidate:

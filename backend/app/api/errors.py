@@ -13,9 +13,12 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import INTERNAL, AppError
+from app.schemas import NUL_REFUSED
 
 logger = logging.getLogger("app.errors")
 
@@ -96,10 +99,18 @@ def _describe(error: dict[str, Any]) -> str:
         return f"Поле «{field}» слишком длинное (не больше {ctx.get('max_length')} символов)"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"Поле «{field}» должно быть целым числом"
-    if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
-        return f"Недопустимое значение поля «{field}»"
+    if kind in ("greater_than", "greater_than_equal"):
+        bound = ctx.get("gt", ctx.get("ge"))
+        return f"Поле «{field}» должно быть {'больше' if kind == 'greater_than' else 'не меньше'} {bound}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("lt", ctx.get("le"))
+        return f"Поле «{field}» должно быть {'меньше' if kind == 'less_than' else 'не больше'} {bound}"
     if kind in ("string_type",):
         return f"Поле «{field}» должно быть строкой"
+    if kind == "value_error" and str(ctx.get("error")) == NUL_REFUSED:
+        return (
+            f"Поле «{field}» содержит недопустимый нулевой символ (U+0000)" if field else "Недопустимый нулевой символ"
+        )
     if kind == "value_error" and field == "email":
         return "Некорректный адрес email"
     if kind in ("model_attributes_type", "dict_type", "model_type"):
@@ -118,6 +129,26 @@ def framework_message(status_code: int, detail: Any) -> str:
     return HTTP_MESSAGES.get(status_code, "Ошибка запроса")
 
 
+REFERENCE_MISSING = "Запись ссылается на то, чего нет (например, на удалённую вакансию или кандидата)"
+DUPLICATE = "Такая запись уже есть"
+INVALID_VALUE = "Значение не подходит для сохранения"
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
+def integrity_answer(exc: IntegrityError) -> tuple[int, str]:
+    """FOREIGN KEY → 422 (a reference to nothing), UNIQUE → 409, the rest (NOT NULL, CHECK) → 422."""
+    state = _sqlstate(exc)
+    text = str(exc.orig).lower()
+    if state == "23503" or "foreign key" in text:
+        return status.HTTP_422_UNPROCESSABLE_CONTENT, REFERENCE_MISSING
+    if state == "23505" or "unique" in text:
+        return status.HTTP_409_CONFLICT, DUPLICATE
+    return status.HTTP_422_UNPROCESSABLE_CONTENT, INVALID_VALUE
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -134,7 +165,62 @@ def install(app: FastAPI) -> None:
         detail = framework_message(exc.status_code, exc.detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": INTERNAL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value the column cannot hold (too long, out of range) that validation let through.
+        logger.warning(
+            "data error on %s %s: %s %s", request.method, request.url.path, type(exc.orig).__name__, _sqlstate(exc)
+        )
+        return JSONResponse({"detail": INVALID_VALUE, "errors": []}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # The driver's message can quote the offending values (an email in a UNIQUE key): log only its kind.
+        code, detail = integrity_answer(exc)
+        logger.info(
+            "integrity error on %s %s: %s %s", request.method, request.url.path, type(exc.orig).__name__, _sqlstate(exc)
+        )
+        body: dict[str, Any] = {"detail": detail, "errors": []} if code == 422 else {"detail": detail}
+        return JSONResponse(body, status_code=code)
+
+    app.add_middleware(UnhandledErrorMiddleware)
+
+
+def _log_unhandled(scope: Scope, exc: BaseException) -> None:
+    where = f"{scope.get('method', '')} {scope.get('path', '')}"
+    if isinstance(exc, DBAPIError):
+        # No traceback: its text carries the statement and the driver's detail, which can quote personal data.
+        logger.error("database error on %s: %s %s", where, type(exc.orig).__name__, _sqlstate(exc))
+    else:
+        logger.error("unhandled error on %s", where, exc_info=exc)
+
+
+class UnhandledErrorMiddleware:
+    """Answer any other exception with a Russian 500 and log it once, the way `_log_unhandled` decides.
+
+    Placed inside the application's middleware so the framework's outermost error layer never sees the
+    exception (it would log the full traceback a second time, SQL text included).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            _log_unhandled(scope, exc)
+            if not started:
+                response = JSONResponse({"detail": INTERNAL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+                await response(scope, receive, send)

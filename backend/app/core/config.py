@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES_PER_ACCOUNT: PositiveInt = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS: PositiveInt = 20
     LOGIN_FAILURE_WINDOW_MINUTES: PositiveInt = 15
+    LOGIN_SLOWDOWN_SECONDS: Annotated[float, Field(ge=0, le=10)] = 1.0
+    """Past LOGIN_MAX_FAILURES_PER_ACCOUNT failures from any address, each attempt on that account waits this long
+    (doubling, at most 8x); only the address that failed is locked out, so a stranger cannot lock the owner out."""
     RETENTION_DAYS: PositiveInt = 30
     """Days to keep a rejected candidate without talent-pool consent, or anyone after consent is withdrawn."""
     FOREIGN_PROVIDERS: Annotated[list[str], NoDecode] = ["openrouter"]
@@ -135,6 +138,17 @@ class Settings(BaseSettings):
     RESUME_DIR: Path | None = None
     """Uploaded resume files; defaults to DATA_DIR/resumes."""
     RESUME_MAX_BYTES: PositiveInt = 10 * 1024 * 1024
+    RESUME_MAX_UNPACKED_BYTES: PositiveInt = 40 * 1024 * 1024
+    """The most a resume may unpack to: all parts of a DOCX together, or one decoded PDF stream."""
+    RESUME_MAX_RATIO: PositiveInt = 100
+    """The highest compression ratio of a DOCX part allowed (text compresses ~10x; a zip bomb ~1000x)."""
+    RESUME_MAX_PAGES: PositiveInt = 200
+
+    # --- Request bodies (enforced while the body streams in, before parsing and before the login check) ---
+    REQUEST_MAX_JSON_BYTES: PositiveInt = 2 * 1024 * 1024
+    """Any request except file uploads (JSON, forms); a 200 000-character resume text fits."""
+    REQUEST_MAX_UPLOAD_OVERHEAD_BYTES: PositiveInt = 64 * 1024
+    """Uploads may be RESUME_MAX_BYTES plus this much for the multipart framing."""
 
     # --- AI analysis ---
     LLM_STRUCTURED_TIMEOUT: PositiveFloat = 120.0

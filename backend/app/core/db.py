@@ -16,7 +16,8 @@ from app.core.config import Settings
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.DATABASE_URL)
     # Readable Cyrillic in JSON columns, so that a text search over them (skills) matches what people type.
-    kwargs: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "json_serializer": _json_dumps}
+    # hide_parameters: statement parameters (candidates' contacts, emails) never appear in errors or logs.
+    kwargs: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "json_serializer": _json_dumps, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -51,3 +52,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(text: str) -> str:
+    """A case-insensitive "contains" pattern for LIKE (compare with lower()): `%` and `_` typed by a person
+    are literal characters, not wildcards. Use with `.like(pattern, escape=LIKE_ESCAPE)`."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -70,7 +70,18 @@ class UnsupportedMediaType(AppError):
 
 
 class Unprocessable(AppError):
+    """A request the rules refuse. Like a validation error it lists `errors`: the field (as `body.vacancy_id`)
+    when one is to blame, else none."""
+
     status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        errors = [{"field": self.field, "message": self.message}] if self.field else []
+        return {"detail": self.message, "errors": errors, **self.extra}
 
 
 class TooManyRequests(AppError):

@@ -93,3 +93,19 @@ def install_filters(handlers: Iterable[logging.Handler], secrets: Iterable[str])
     # httpx logs every request URL at INFO; that is noise for operators.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+class AccessLogFilter(logging.Filter):
+    """uvicorn's access log lines without the query string: recruiters' searches (names, emails) stay out of it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def install_access_log_filter() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogFilter) for f in access.filters):
+        access.addFilter(AccessLogFilter())

@@ -153,7 +153,7 @@ async def prepare(
     target_id = vacancy_id if vacancy_id is not None else candidate.vacancy_id
     vacancy = await session.get(Vacancy, target_id) if target_id is not None else None
     if target_id is not None and vacancy is None:
-        raise Unprocessable(f"Вакансия {target_id} не найдена")
+        raise Unprocessable(f"Вакансия {target_id} не найдена", field="body.vacancy_id")
     if vacancy is None and not candidate.position:
         raise Unprocessable(NO_TARGET)
     return PreparedAnalysis(build_request(settings, candidate, vacancy), resume, target_id)

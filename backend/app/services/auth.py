@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,8 @@ from app.models import AuditEvent, AuthSession, User, utcnow
 from app.services import audit, users
 
 LOGIN_FAILED = "auth.login_failed"
+LOGGED_IN = "auth.login"
+UNLOCKED = "auth.unlock"
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,7 @@ class TooManyAttempts(Exception):
         self.minutes = minutes
 
 
-async def _recent_failures(session: AsyncSession, settings: Settings, *, email: str | None, ip: str | None) -> int:
-    since = utcnow() - timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+async def _failures(session: AsyncSession, *, since: datetime, email: str | None, ip: str | None) -> int:
     stmt = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == LOGIN_FAILED, AuditEvent.at >= since)
     if email is not None:
         stmt = stmt.where(AuditEvent.actor_email == email)
@@ -38,13 +40,43 @@ async def _recent_failures(session: AsyncSession, settings: Settings, *, email: 
     return int(await session.scalar(stmt) or 0)
 
 
-async def check_rate_limit(session: AsyncSession, settings: Settings, email: str, ip: str | None) -> None:
-    """Failed logins are audit events; too many per account or per address in the window lock logins out."""
+async def _last(session: AsyncSession, action: str, **where: Any) -> datetime | None:
+    stmt = select(func.max(AuditEvent.at)).where(AuditEvent.action == action)
+    for column, value in where.items():
+        stmt = stmt.where(getattr(AuditEvent, column) == value)
+    return await session.scalar(stmt)
+
+
+async def check_rate_limit(session: AsyncSession, settings: Settings, email: str, ip: str | None) -> float:
+    """Raise `TooManyAttempts` for an address that failed too often; return how long to slow this attempt down.
+
+    Failed logins are audit events. Only the address that failed is locked out: of this account after
+    LOGIN_MAX_FAILURES_PER_ACCOUNT failures on it, of every account after LOGIN_MAX_FAILURES_PER_ADDRESS. A
+    stranger guessing from elsewhere cannot lock the owner out; past the per-account count, every attempt on
+    the account is slowed down instead. An administrator's unlock, or the address's own successful login,
+    starts the count afresh.
+    """
     email = users.normalise_email(email)
-    if await _recent_failures(session, settings, email=email, ip=None) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
-        raise TooManyAttempts(settings.LOGIN_FAILURE_WINDOW_MINUTES)
-    if ip and await _recent_failures(session, settings, email=None, ip=ip) >= settings.LOGIN_MAX_FAILURES_PER_ADDRESS:
-        raise TooManyAttempts(settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    window = utcnow() - timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    user = await users.by_email(session, email)
+    unlocked = await _last(session, UNLOCKED, entity_type="user", entity_id=user.id) if user else None
+    since = max(window, unlocked) if unlocked else window
+    if ip:
+        succeeded = await _last(session, LOGGED_IN, actor_email=email, ip=ip)
+        pair_since = max(since, succeeded) if succeeded else since
+        if await _failures(session, since=pair_since, email=email, ip=ip) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
+            raise TooManyAttempts(settings.LOGIN_FAILURE_WINDOW_MINUTES)
+        if await _failures(session, since=window, email=None, ip=ip) >= settings.LOGIN_MAX_FAILURES_PER_ADDRESS:
+            raise TooManyAttempts(settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    excess = await _failures(session, since=since, email=email, ip=None) - settings.LOGIN_MAX_FAILURES_PER_ACCOUNT
+    if excess < 0:
+        return 0.0
+    return float(settings.LOGIN_SLOWDOWN_SECONDS * 2 ** min(excess, 3))
+
+
+async def unlock(session: AsyncSession, user: User, admin: User, ip: str | None) -> None:
+    """Forget the account's failed logins so far: every address may try again at once, without slow-down."""
+    await audit.record(session, UNLOCKED, actor=admin, entity_type="user", entity_id=user.id, ip=ip)
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:

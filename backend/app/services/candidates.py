@@ -9,6 +9,7 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
@@ -39,7 +40,8 @@ def normalize_phone(value: str | None) -> str | None:
         digits = "7" + digits[1:]
     elif len(digits) == 10:
         digits = "7" + digits
-    return digits if len(digits) >= 7 else None
+    # E.164 numbers have at most 15 digits: anything longer is not a phone number to match duplicates by.
+    return digits if 7 <= len(digits) <= 15 else None
 
 
 async def get(session: AsyncSession, candidate_id: int) -> Candidate | None:
@@ -55,7 +57,7 @@ async def get_or_404(session: AsyncSession, candidate_id: int) -> Candidate:
 
 async def _check_vacancy(session: AsyncSession, vacancy_id: int | None) -> None:
     if vacancy_id is not None and await session.get(Vacancy, vacancy_id) is None:
-        raise Unprocessable(f"Вакансия {vacancy_id} не найдена")
+        raise Unprocessable(f"Вакансия {vacancy_id} не найдена", field="body.vacancy_id")
 
 
 async def _check_duplicate(session: AsyncSession, candidate: Candidate, exclude_id: int | None = None) -> None:
@@ -158,13 +160,13 @@ async def list_(
 ) -> tuple[list[Candidate], int]:
     query = select(Candidate).where(Candidate.erased_at.is_(None))
     if q and q.strip():
-        pattern = f"%{q.strip().lower()}%"
+        pattern = like_pattern(q)
         query = query.where(
             or_(
-                func.lower(Candidate.full_name).like(pattern),
-                func.lower(Candidate.email).like(pattern),
-                func.lower(Candidate.position).like(pattern),
-                func.lower(cast(Candidate.skills, String)).like(pattern),
+                func.lower(Candidate.full_name).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Candidate.email).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Candidate.position).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(cast(Candidate.skills, String)).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     if stage is not None:
@@ -188,7 +190,7 @@ async def change_stage(
     if data.stage == candidate.stage:
         raise Conflict(f"Кандидат уже на этапе «{STAGE_TITLES[data.stage]}»")
     if data.stage is Stage.REJECTED and not data.reason:
-        raise Unprocessable(REASON_REQUIRED)
+        raise Unprocessable(REASON_REQUIRED, field="body.reason")
     change = StageChange(
         candidate_id=candidate.id,
         from_stage=candidate.stage,

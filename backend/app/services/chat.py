@@ -42,7 +42,7 @@ SYSTEM_PROMPT = (
 def validate_content(content: str, settings: Settings) -> str:
     text = content.strip()
     if not text:
-        raise Unprocessable("Сообщение не может быть пустым")
+        raise Unprocessable("Сообщение не может быть пустым", field="body.content")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise Unprocessable(
             f"Сообщение слишком длинное: {len(text)} символов, допустимо не больше {settings.CHAT_MAX_MESSAGE_CHARS}",

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     Analysis,
     AuditEvent,
@@ -27,6 +27,7 @@ from app.models import (
     Stage,
     StageChange,
     User,
+    Vacancy,
     utcnow,
 )
 from app.schemas import (
@@ -80,6 +81,8 @@ async def refresh_retention(session: AsyncSession, settings: Settings, candidate
 async def add_consent(
     session: AsyncSession, settings: Settings, candidate: Candidate, data: ConsentCreate, user: User
 ) -> Consent:
+    if data.vacancy_id is not None and await session.get(Vacancy, data.vacancy_id) is None:
+        raise Unprocessable(f"Вакансия {data.vacancy_id} не найдена", field="body.vacancy_id")
     consent = Consent(
         candidate_id=candidate.id,
         scope=data.scope.value,

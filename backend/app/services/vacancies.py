@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import NotFound
 from app.models import Candidate, Stage, User, Vacancy, VacancyStatus
 from app.schemas import VacancyCounts, VacancyCreate, VacancyListItem, VacancyUpdate
@@ -75,9 +76,12 @@ async def list_(
 ) -> tuple[list[Vacancy], int]:
     query = select(Vacancy)
     if q and q.strip():
-        pattern = f"%{q.strip().lower()}%"
+        pattern = like_pattern(q)
         query = query.where(
-            or_(func.lower(Vacancy.title).like(pattern), func.lower(Vacancy.requirements).like(pattern))
+            or_(
+                func.lower(Vacancy.title).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Vacancy.requirements).like(pattern, escape=LIKE_ESCAPE),
+            )
         )
     if status_ is not None:
         query = query.where(Vacancy.status == status_)

@@ -76,6 +76,35 @@ async def test_login_keeps_the_next_page_but_never_leaves_the_site(open_ui: Any)
     await expect(ui.page.locator("#c-title")).to_have_text("Иван Петров")
 
 
+async def test_the_login_page_script_keeps_next_on_this_site(open_ui: Any) -> None:
+    """The page's own rule, in the browser whose URL parser an attacker would exploit."""
+    ui: UI = await open_ui()
+    await ui.goto("/login")
+    cases = [
+        "/\t/example.com",
+        "/\n/example.com",
+        "//example.com",
+        "/\\example.com",
+        "https://example.com",
+        "\t//example.com",
+        "javascript:alert(1)",
+        "",
+        "/candidate-view.html?id=5",
+        "/index.html#top",
+    ]
+    results = await ui.page.evaluate(
+        "async (cases) => { const m = await import('/js/next.js'); return cases.map((c) => m.safeNext(c)); }", cases
+    )
+    assert results == ["/", "/", "/", "/", "/", "/", "/", "/", "/candidate-view.html?id=5", "/index.html#top"]
+
+    # And the finding itself: a tab that the URL parser drops must not make "//example.com".
+    await ui.goto("/login?next=/%09/example.com")
+    await ui.page.get_by_label("Email").fill(ADMIN_EMAIL)
+    await ui.page.get_by_label("Пароль").fill(ADMIN_PASSWORD)
+    await ui.page.get_by_role("button", name="Войти").click()
+    await expect(ui.page).to_have_url(ui.url("/"))
+
+
 # --- list ---------------------------------------------------------------------------------------------
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, status
 
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.responses import CANDIDATE, Responses, errors
 from app.models import Analysis
 from app.schemas import AnalysisCreate, AnalysisFailurePublic, AnalysisPublic
 from app.services import analysis, audit
 
-router = APIRouter(prefix="/candidates/{candidate_id}/analyses", tags=["analyses"])
+router = APIRouter(prefix="/candidates/{candidate_id}/analyses", tags=["analyses"], responses=CANDIDATE)
 
-_FAILURES: dict[int | str, dict[str, Any]] = {
+_FAILURES: Responses = errors(422) | {
     502: {"model": AnalysisFailurePublic, "description": "The model's answer was invalid twice; nothing stored"},
     503: {"model": AnalysisFailurePublic, "description": "Every provider failed; nothing stored"},
 }
@@ -53,6 +52,6 @@ async def list_analyses(candidate: CurrentCandidate, session: SessionDep) -> lis
     return await analysis.list_(session, candidate.id)
 
 
-@router.get("/latest", response_model=AnalysisPublic)
+@router.get("/latest", response_model=AnalysisPublic, responses=errors(404))
 async def latest_analysis(candidate: CurrentCandidate, session: SessionDep) -> Analysis:
     return await analysis.latest_or_404(session, candidate.id)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.api.deps import SessionDep
 from app.models import AuditEvent
-from app.schemas import AuditEventPublic, AuditEventsPublic
+from app.schemas import DB_INT_MAX, AuditEventPublic, AuditEventsPublic, NoNul
 from app.services import audit
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -19,13 +19,13 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("/", response_model=AuditEventsPublic)
 async def list_events(
     session: SessionDep,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    actor_id: int | None = None,
-    entity_type: Annotated[str | None, Query(max_length=32)] = None,
-    entity_id: int | None = None,
+    action: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    actor_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX)] = None,
+    entity_type: Annotated[str | None, Query(max_length=32), NoNul] = None,
+    entity_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEventsPublic:
     """Newest first, filtered by action, actor, entity and time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -9,6 +10,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.responses import errors
+from app.core.errors import Unprocessable
 from app.models import User
 from app.schemas import LoginPublic, UserPublic
 from app.services import audit, auth
@@ -16,7 +19,7 @@ from app.services import audit, auth
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginPublic, responses={401: {}, 429: {}})
+@router.post("/login", response_model=LoginPublic, responses=errors(401, 429))
 async def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -25,14 +28,18 @@ async def login(
 ) -> Response:
     """Log in with `username` (email) and `password`; the token works as `Authorization: Bearer` and as a cookie."""
     ip = client_ip(request)
+    if "\x00" in form.username or "\x00" in form.password:
+        raise Unprocessable("Email и пароль не могут содержать нулевой символ (U+0000)")
     try:
-        await auth.check_rate_limit(session, settings, form.username, ip)
+        delay = await auth.check_rate_limit(session, settings, form.username, ip)
     except auth.TooManyAttempts as exc:
         return JSONResponse(
             {"detail": f"Слишком много неудачных попыток входа. Попробуйте через {exc.minutes} минут."},
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(exc.minutes * 60)},
         )
+    if delay:
+        await asyncio.sleep(delay)  # many failures on this account from elsewhere: slow down, never lock out
     user = await auth.authenticate(session, form.username, form.password)
     if user is None:
         # Returned, not raised: the failure must be committed to count against the rate limit.
@@ -43,7 +50,7 @@ async def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     issued = await auth.issue(session, settings, user)
-    await audit.record(session, "auth.login", actor=user, ip=ip)
+    await audit.record(session, auth.LOGGED_IN, actor=user, ip=ip)
     body = LoginPublic(
         access_token=issued.token,
         csrf_token=issued.csrf_token,
@@ -61,7 +68,7 @@ async def login(
     return response
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403))
 async def logout(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     """End this login: the token stops working everywhere at once."""
     await auth.revoke(session, request.state.auth_session)
@@ -72,6 +79,6 @@ async def logout(request: Request, user: CurrentUser, session: SessionDep) -> Re
     return response
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=errors(401))
 async def me(user: CurrentUser) -> User:
     return user

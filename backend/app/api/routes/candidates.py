@@ -9,13 +9,16 @@ from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import AdminUser, CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.responses import CANDIDATE, errors
 from app.models import Candidate, Stage, StageChange, User
 from app.schemas import (
+    DB_INT_MAX,
     CandidateCreate,
     CandidatePublic,
     CandidatesPublic,
     CandidateUpdate,
     DuplicateCandidatePublic,
+    NoNul,
     StageChangeCreate,
     StageChangePublic,
 )
@@ -24,9 +27,8 @@ from app.services import audit, candidates, personal_data, resumes
 router = APIRouter(prefix="/candidates", tags=["candidates"])
 
 AllowDuplicate = Annotated[bool, Query(description="Save even if a candidate with the same email or phone exists")]
-_DUPLICATE: dict[int | str, dict[str, Any]] = {
-    409: {"model": DuplicateCandidatePublic, "description": "A candidate with the same email or phone exists"}
-}
+_DUPLICATE = errors(409, 422, c409=DuplicateCandidatePublic)
+"""409: a candidate with the same email or phone exists; 422: the vacancy does not exist."""
 
 
 async def _audit(
@@ -46,12 +48,14 @@ async def _audit(
 @router.get("/", response_model=CandidatesPublic)
 async def list_candidates(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Search in name, email, position, skills")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search in name, email, position, skills"), NoNul
+    ] = None,
     stage: Stage | None = None,
-    vacancy_id: Annotated[int | None, Query(gt=0)] = None,
-    source: Annotated[str | None, Query(max_length=100)] = None,
-    owner_id: Annotated[int | None, Query(gt=0, description="The owning recruiter")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    vacancy_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX)] = None,
+    source: Annotated[str | None, Query(max_length=100), NoNul] = None,
+    owner_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX, description="The owning recruiter")] = None,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CandidatesPublic:
     """Newest first; `count` is the total matching the filters."""
@@ -81,7 +85,7 @@ async def create_candidate(
     return candidate
 
 
-@router.get("/{candidate_id}", response_model=CandidatePublic)
+@router.get("/{candidate_id}", response_model=CandidatePublic, responses=CANDIDATE)
 async def read_candidate(
     candidate: CurrentCandidate, user: CurrentUser, session: SessionDep, request: Request
 ) -> Candidate:
@@ -90,7 +94,7 @@ async def read_candidate(
     return candidate
 
 
-@router.patch("/{candidate_id}", response_model=CandidatePublic, responses=_DUPLICATE)
+@router.patch("/{candidate_id}", response_model=CandidatePublic, responses=CANDIDATE | _DUPLICATE)
 async def update_candidate(
     candidate: CurrentCandidate,
     data: CandidateUpdate,
@@ -104,7 +108,7 @@ async def update_candidate(
     return updated
 
 
-@router.delete("/{candidate_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{candidate_id}", status_code=status.HTTP_204_NO_CONTENT, responses=CANDIDATE)
 async def delete_candidate(
     candidate: CurrentCandidate, user: CurrentUser, session: SessionDep, settings: SettingsDep, request: Request
 ) -> Response:
@@ -114,7 +118,7 @@ async def delete_candidate(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{candidate_id}/resume", response_model=CandidatePublic)
+@router.post("/{candidate_id}/resume", response_model=CandidatePublic, responses=CANDIDATE | errors(413, 415, 422))
 async def upload_resume(
     candidate: CurrentCandidate,
     user: CurrentUser,
@@ -133,14 +137,19 @@ async def upload_resume(
 @router.get(
     "/{candidate_id}/resume",
     response_class=FileResponse,
-    responses={200: {"content": {"application/pdf": {}, resumes.CONTENT_TYPES["docx"]: {}}}},
+    responses={200: {"content": {"application/pdf": {}, resumes.CONTENT_TYPES["docx"]: {}}}, **CANDIDATE},
 )
 async def download_resume(candidate: CurrentCandidate, settings: SettingsDep) -> FileResponse:
-    path = resumes.file_or_404(settings, candidate)
-    return FileResponse(path, media_type=candidate.resume_content_type, filename=candidate.resume_filename)
+    download = resumes.download_or_404(settings, candidate)
+    return FileResponse(download.path, media_type=download.media_type, filename=download.filename)
 
 
-@router.post("/{candidate_id}/stage", response_model=StageChangePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{candidate_id}/stage",
+    response_model=StageChangePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=CANDIDATE | errors(409, 422),
+)
 async def change_stage(
     candidate: CurrentCandidate,
     data: StageChangeCreate,
@@ -158,13 +167,13 @@ async def change_stage(
     return change
 
 
-@router.get("/{candidate_id}/stages", response_model=list[StageChangePublic])
+@router.get("/{candidate_id}/stages", response_model=list[StageChangePublic], responses=CANDIDATE)
 async def stage_history(candidate: CurrentCandidate, session: SessionDep) -> list[StageChange]:
     """Every move of the candidate, oldest first."""
     return await candidates.stage_history(session, candidate.id)
 
 
-@router.get("/{candidate_id}/export")
+@router.get("/{candidate_id}/export", responses=CANDIDATE)
 async def export_candidate(
     candidate: CurrentCandidate, user: AdminUser, session: SessionDep, request: Request
 ) -> dict[str, Any]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentCandidate, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.responses import CANDIDATE, errors
 from app.models import Consent, User
-from app.schemas import ConsentCreate, ConsentPublic
+from app.schemas import DB_INT_MAX, ConsentCreate, ConsentPublic
 from app.services import audit, personal_data
 
-router = APIRouter(prefix="/candidates/{candidate_id}/consents", tags=["consents"])
+router = APIRouter(prefix="/candidates/{candidate_id}/consents", tags=["consents"], responses=CANDIDATE)
 
 
 async def _audit(session: AsyncSession, request: Request, user: User, action: str, consent: Consent) -> None:
@@ -30,7 +33,7 @@ async def list_consents(candidate: CurrentCandidate, session: SessionDep) -> lis
     return await personal_data.consents(session, candidate.id)
 
 
-@router.post("", response_model=ConsentPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=ConsentPublic, status_code=status.HTTP_201_CREATED, responses=errors(422))
 async def add_consent(
     candidate: CurrentCandidate,
     data: ConsentCreate,
@@ -44,10 +47,10 @@ async def add_consent(
     return consent
 
 
-@router.post("/{consent_id}/withdraw", response_model=ConsentPublic)
+@router.post("/{consent_id}/withdraw", response_model=ConsentPublic, responses=errors(404, 409))
 async def withdraw_consent(
     candidate: CurrentCandidate,
-    consent_id: int,
+    consent_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

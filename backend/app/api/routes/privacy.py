@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import AdminUser, CurrentCandidate, SessionDep, SettingsDep
+from app.api.responses import CANDIDATE
 from app.schemas import PurgePublic
 from app.services import personal_data
 
@@ -17,7 +18,7 @@ async def purge(session: SessionDep, settings: SettingsDep) -> PurgePublic:
     return PurgePublic(erased=await personal_data.purge_due(session, settings))
 
 
-@router.post("/candidates/{candidate_id}/erase", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/candidates/{candidate_id}/erase", status_code=status.HTTP_204_NO_CONTENT, responses=CANDIDATE)
 async def erase_candidate(
     candidate: CurrentCandidate, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> Response:

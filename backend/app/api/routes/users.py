@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep, client_ip
+from app.api.responses import errors
 from app.core.errors import Conflict, NotFound
 from app.models import User, UserRole
-from app.schemas import TeamMemberPublic, UserCreate, UserPublic, UserUpdate
+from app.schemas import DB_INT_MAX, TeamMemberPublic, UserCreate, UserPublic, UserUpdate
 from app.services import audit, auth, users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,7 +30,7 @@ async def list_users(session: SessionDep) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(User.id))).all()
 
 
-@router.post("/", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, request: Request) -> User:
     user = await users.create(
         session, email=data.email, display_name=data.display_name, password=data.password, role=UserRole(data.role)
@@ -39,8 +41,14 @@ async def create_user(data: UserCreate, admin: AdminUser, session: SessionDep, r
     return user
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session: SessionDep, request: Request) -> User:
+@router.patch("/{user_id}", response_model=UserPublic, responses=errors(404, 409))
+async def update_user(
+    user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
+    data: UserUpdate,
+    admin: AdminUser,
+    session: SessionDep,
+    request: Request,
+) -> User:
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("Пользователь не найден")
@@ -66,3 +74,15 @@ async def update_user(user_id: int, data: UserUpdate, admin: AdminUser, session:
         details={"fields": sorted(data.model_dump(exclude_unset=True))},
     )
     return user
+
+
+@router.post("/{user_id}/unlock", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def unlock_user(
+    user_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)], admin: AdminUser, session: SessionDep, request: Request
+) -> Response:
+    """Lift the login lock-out and slow-down of an account (its failed logins so far stop counting)."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("Пользователь не найден")
+    await auth.unlock(session, user, admin, client_ip(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -236,3 +236,54 @@ def test_cli_creates_users_and_the_first_admin(database: Database) -> None:
 
     short = cli("create-user", "--email", "x@example.com", "--name", "X", "--password-stdin", stdin="short\n")
     assert short.returncode == 1 and "не короче 10" in short.stderr
+
+
+def _from(address: str) -> dict[str, str]:
+    """The test server trusts X-Forwarded-For from 127.0.0.1, as it would from a reverse proxy."""
+    return {"X-Forwarded-For": address}
+
+
+async def test_a_stranger_cannot_lock_the_owner_out(start_app: StartApp) -> None:
+    api = await start_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_SLOWDOWN_SECONDS=0.01)
+    stranger, owner = _from("203.0.113.66"), _from("198.51.100.7")
+    for _ in range(6):
+        await api.anon.post("/api/auth/login", data={"username": ADMIN_EMAIL, "password": "guess"}, headers=stranger)
+    locked = await api.anon.post(
+        "/api/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, headers=stranger
+    )
+    assert locked.status_code == 429 and "Слишком много неудачных попыток" in locked.json()["detail"]
+
+    mine = await api.anon.post(
+        "/api/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, headers=owner
+    )
+    assert mine.status_code == 200, mine.text
+    # The owner's own typos are counted for the owner's address only, and a success starts afresh.
+    for _ in range(2):
+        typo = await api.anon.post("/api/auth/login", data={"username": ADMIN_EMAIL, "password": "typo"}, headers=owner)
+        assert typo.status_code == 401
+    again = await api.anon.post(
+        "/api/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, headers=owner
+    )
+    assert again.status_code == 200
+
+
+async def test_an_admin_can_unlock_an_account(start_app: StartApp) -> None:
+    api = await start_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=2, LOGIN_SLOWDOWN_SECONDS=0.01)
+    await api.create_user("locked@example.com", ADMIN_PASSWORD)
+    office = _from("192.0.2.10")
+    for _ in range(2):
+        await api.anon.post("/api/auth/login", data={"username": "locked@example.com", "password": "x"}, headers=office)
+    form = {"username": "locked@example.com", "password": ADMIN_PASSWORD}
+    assert (await api.anon.post("/api/auth/login", data=form, headers=office)).status_code == 429
+
+    listed = (await api.client.get("/api/users/")).json()
+    user_id = next(u["id"] for u in listed if u["email"] == "locked@example.com")
+    recruiter = await api.recruiter()
+    assert (await recruiter.post(f"/api/users/{user_id}/unlock")).status_code == 403
+    assert (await api.client.post("/api/users/999999/unlock")).status_code == 404
+    unlocked = await api.client.post(f"/api/users/{user_id}/unlock")
+    assert unlocked.status_code == 204
+
+    assert (await api.anon.post("/api/auth/login", data=form, headers=office)).status_code == 200
+    events = (await api.client.get("/api/audit/", params={"action": "auth.unlock"})).json()
+    assert events["count"] == 1 and events["data"][0]["entity_id"] == user_id

@@ -350,3 +350,37 @@ async def test_names_with_markup_and_sql_are_stored_verbatim(api: RunningApp) ->
     created = await create_candidate(api.client, full_name=name)
     assert (await api.client.get(f"/api/candidates/{created['id']}")).json()["full_name"] == name
     assert (await api.client.get("/api/candidates/")).json()["count"] == 1
+
+
+async def test_percent_and_underscore_in_a_search_are_literal(api: RunningApp) -> None:
+    plain = await create_candidate(api.client, full_name="Иван Петров", email="ivan@example.com", phone=None)
+    odd = await create_candidate(
+        api.client, full_name="Анна 100%_Python", email="anna@example.com", phone=None, position="QA"
+    )
+    assert await search(api.client, q="%") == [odd["id"]]
+    assert await search(api.client, q="_") == [odd["id"]]
+    assert await search(api.client, q="0%_p") == [odd["id"]]
+    assert await search(api.client, q="и_ан") == []
+    assert await search(api.client, q="ван") == [plain["id"]]
+    vacancy = await create_vacancy(api.client, title="Аналитик 50%")
+    await create_vacancy(api.client, title="Тестировщик")
+    listed = (await api.client.get("/api/vacancies/", params={"q": "%"})).json()
+    assert [v["id"] for v in listed["data"]] == [vacancy["id"]]
+
+
+async def test_a_download_is_named_and_typed_after_its_content(api: RunningApp) -> None:
+    candidate = await create_candidate(api.client)
+    pdf = make_pdf(["Ivan Petrov, Python developer"])
+    response = await upload(api.client, candidate["id"], "evil.exe", pdf, "application/x-msdownload")
+    assert response.status_code == 200, response.text
+    assert response.json()["resume_filename"] == "evil.pdf"
+    download = await api.client.get(f"/api/candidates/{candidate['id']}/resume")
+    assert download.status_code == 200 and download.content == pdf
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"] == 'attachment; filename="evil.pdf"'
+
+    docx_bytes = make_docx(["Иван Петров"])
+    await upload(api.client, candidate["id"], "резюме.pdf", docx_bytes, "application/pdf")
+    download = await api.client.get(f"/api/candidates/{candidate['id']}/resume")
+    assert download.headers["content-type"] == DOCX_TYPE
+    assert "filename*=utf-8''%D1%80%D0%B5%D0%B7%D1%8E%D0%BC%D0%B5.docx" in download.headers["content-disposition"]
