@@ -8,18 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.api.deps import SessionDep
-from app.schemas import ReportPublic
+from app.api.responses import errors
+from app.schemas import DB_INT_MAX, ReportPublic
 from app.services import reports
 from app.services.reports import ExportFormat
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-VacancyFilter = Annotated[int | None, Query(gt=0)]
+VacancyFilter = Annotated[int | None, Query(gt=0, le=DB_INT_MAX)]
 Since = Annotated[date | None, Query(description="Candidates added on or after this day (Moscow time)")]
 Until = Annotated[date | None, Query(description="Candidates added on or before this day (Moscow time)")]
 
 
-@router.get("/", response_model=ReportPublic)
+@router.get("/", response_model=ReportPublic, responses=errors(404))
 async def read_report(
     session: SessionDep, vacancy_id: VacancyFilter = None, since: Since = None, until: Until = None
 ) -> ReportPublic:
@@ -29,7 +30,7 @@ async def read_report(
 @router.get(
     "/export",
     response_class=Response,
-    responses={200: {"content": {media: {} for media in reports.MEDIA_TYPES.values()}}},
+    responses={200: {"content": {media: {} for media in reports.MEDIA_TYPES.values()}}, **errors(404)},
 )
 async def export_report(
     session: SessionDep,
