@@ -72,9 +72,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe_breakers(self, chain: ProviderChain) -> None:
+    async def observe_breakers(self, chain: ProviderChain) -> None:
         for slot in chain.slots:
-            self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[slot.breaker.state])
+            try:
+                state = await slot.breaker.current_state()
+            except Exception:  # the database is down: report what this process last saw
+                state = slot.breaker.state
+            self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[state])
 
 
 class Telemetry:
