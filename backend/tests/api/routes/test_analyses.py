@@ -134,7 +134,10 @@ async def test_openrouter_answers_when_gigachat_is_down(api: RunningApp, fake: F
     assert response.status_code == 201, response.text
     stored = response.json()
     assert stored["provider"] == "openrouter" and stored["model"] == "deepseek/deepseek-chat-v3-0324"
-    assert [(a["provider"], a["error"]) for a in stored["attempts"]] == [("gigachat", "retried"), ("gigachat", "server")]
+    assert [(a["provider"], a["error"]) for a in stored["attempts"]] == [
+        ("gigachat", "retried"),
+        ("gigachat", "server"),
+    ]
     result = AnalysisResult.model_validate(stored["result"])
     assert result.fit_score == 64 and stored["dropped_quotes"] == 1
     assert all(
