@@ -220,7 +220,7 @@ async def test_a_message_sent_before_the_history_arrives_is_not_lost(ui: UI) -> 
 
 async def test_fallback_answer_is_labelled_with_its_provider(ui: UI, fake: FakeUpstream) -> None:
     await card(ui)
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.set_default(Fault.down())
     await ui.page.get_by_label("Сообщение ассистенту").fill("Сильные стороны?")
     await ui.page.get_by_role("button", name="Отправить").click()
     reply = messages(ui).last
