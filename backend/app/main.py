@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import web
 from app.ai.factory import build_chain
-from app.ai.telemetry import Metrics, Telemetry
+from app.ai.telemetry import Metrics, Telemetry, install_tracing
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core import errors
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
         metrics = Metrics()
+        tracing = install_tracing(settings)
         owner = instance_id()
         chain = build_chain(
             settings,
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await upkeep
             await chain.aclose()
+            if tracing is not None:
+                tracing.force_flush()
             await engine.dispose()
 
     app = FastAPI(

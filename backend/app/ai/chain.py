@@ -20,6 +20,12 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes import error_attributes
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+
 from app.ai.errors import (
     NOT_SENT,
     AllProvidersFailed,
@@ -120,6 +126,10 @@ class _Runner:
 
     index: int
     slot: ProviderSlot
+    context: Context | None = None
+    """The turn's tracing context: every attempt's span is a child of the turn's."""
+    hedge: bool = False
+    """Started as a hedge, alongside a provider still waiting for its first token."""
     task: asyncio.Task[None] | None = None
     call: CallRecord | None = None
     sent_at: float | None = None
@@ -151,10 +161,18 @@ class ChainObserver(Protocol):
 
 
 class ProviderChain:
-    def __init__(self, slots: list[ProviderSlot], timeouts: Timeouts, observer: ChainObserver | None = None) -> None:
+    def __init__(
+        self,
+        slots: list[ProviderSlot],
+        timeouts: Timeouts,
+        observer: ChainObserver | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         self.slots = slots
         self.timeouts = timeouts
         self.observer = observer
+        # The global tracer is a no-op until `telemetry.install_tracing` configures an exporter.
+        self.tracer = tracer or trace.get_tracer("app.ai.chain")
 
     @property
     def configured(self) -> bool:
@@ -215,9 +233,16 @@ class ProviderChain:
         queue: asyncio.Queue[tuple[_Runner, _Item]] = asyncio.Queue()
         runners: list[_Runner] = []
         winner: _Runner | None = None
+        answered: _Runner | None = None
+        turn = self.tracer.start_span(
+            "chat",
+            kind=SpanKind.INTERNAL,
+            attributes={gen_ai.GEN_AI_OPERATION_NAME: "chat", "nexus.ai.streamed": hedge},
+        )
+        context = trace.set_span_in_context(turn)
 
-        def launch() -> None:
-            runner = _Runner(len(runners), self.slots[len(runners)])
+        def launch(*, hedge: bool = False) -> None:
+            runner = _Runner(len(runners), self.slots[len(runners)], context=context, hedge=hedge)
             runner.task = asyncio.create_task(self._run_slot(runner, attempt, attempts, budget, queue))
             runners.append(runner)
 
@@ -258,7 +283,7 @@ class ProviderChain:
                         )
                     )
                     logger.warning("%s: no first token yet, hedging to %s", waiting.slot.provider.title, next_title)
-                    launch()
+                    launch(hedge=True)
                     continue
                 if runner.finished and runner is not winner:
                     continue  # a cancelled loser's last words
@@ -283,6 +308,7 @@ class ProviderChain:
                     yield item
                     continue
                 runner.finished = True
+                answered = runner
                 self._log_fallback_used(runner.index, runner.slot)
                 # The attempts as they stand now: a race may have been settled after the answer was built.
                 item.result.attempts = list(attempts)
@@ -294,6 +320,56 @@ class ProviderChain:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+            self._end_turn_span(turn, answered, runners, attempts)
+
+    @staticmethod
+    def _end_turn_span(span: Span, answered: _Runner | None, runners: list[_Runner], attempts: list[Attempt]) -> None:
+        span.set_attribute("nexus.ai.hedged", any(r.hedged for r in runners))
+        span.set_attribute("nexus.ai.retried", sum(a.error == RETRIED for a in attempts))
+        span.set_attribute("nexus.ai.attempts", len(runners))
+        if answered is not None:
+            span.set_attribute(gen_ai.GEN_AI_PROVIDER_NAME, answered.slot.provider.name)
+            if answered.call is not None and answered.call.model:
+                span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, answered.call.model)
+        else:
+            failed = attempts[-1].error if attempts else "no_provider"
+            span.set_attribute(error_attributes.ERROR_TYPE, failed)
+            span.set_status(StatusCode.ERROR, "every provider failed")
+        span.end()
+
+    def _attempt_span(self, runner: _Runner, retry: bool) -> Span:
+        provider = runner.slot.provider
+        return self.tracer.start_span(
+            f"chat {provider.model}",
+            context=runner.context,
+            kind=SpanKind.CLIENT,
+            attributes={
+                gen_ai.GEN_AI_OPERATION_NAME: "chat",
+                gen_ai.GEN_AI_PROVIDER_NAME: provider.name,
+                gen_ai.GEN_AI_SYSTEM: provider.name,
+                gen_ai.GEN_AI_REQUEST_MODEL: provider.model,
+                "nexus.ai.retry": retry,
+                "nexus.ai.hedge": runner.hedge,
+            },
+        )
+
+    @staticmethod
+    def _end_attempt_span(span: Span, runner: _Runner) -> None:
+        call = runner.call
+        span.set_attribute("nexus.ai.hedged", runner.hedged)
+        if call is not None:
+            if call.model:
+                span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, call.model)
+            if call.prompt_tokens is not None:
+                span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, call.prompt_tokens)
+            if call.completion_tokens is not None:
+                span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, call.completion_tokens)
+            span.set_attribute("nexus.ai.lost_race", call.lost_race)
+            if call.outcome != "ok":
+                span.set_attribute(error_attributes.ERROR_TYPE, call.outcome)
+                if not call.lost_race:
+                    span.set_status(StatusCode.ERROR, call.outcome)
+        span.end()
 
     def _hedge_at(self, live: list[_Runner], next_index: int) -> float | None:
         """When to start the next provider alongside the one still waiting for its first token, or None."""
@@ -319,6 +395,9 @@ class ProviderChain:
         retried = False
         while True:
             sent_text = False
+            runner.call = None
+            span = self._attempt_span(runner, retried)
+            ended = False
             try:
                 async with self._admitted(slot) as call:
                     runner.call = call
@@ -344,10 +423,15 @@ class ProviderChain:
                             )
                     if wait is not None:
                         budget.left -= wait
+                        self._end_attempt_span(span, runner)
+                        ended = True
                         await asyncio.sleep(wait)
                         continue
                 queue.put_nowait((runner, exc))
                 return
+            finally:
+                if not ended:
+                    self._end_attempt_span(span, runner)
 
     @asynccontextmanager
     async def _admitted(self, slot: ProviderSlot) -> AsyncIterator[CallRecord]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ChainObserver, ProviderChain, ProviderSlot
@@ -56,6 +57,7 @@ def build_chain(
     observer: ChainObserver | None = None,
     session_factory: async_sessionmaker[AsyncSession] | None = None,
     holder: str = "local",
+    tracer: Tracer | None = None,
 ) -> ProviderChain:
     """With `session_factory`, breakers and concurrency limits are shared through the database by every process
     of the deployment (`holder` names this one in the leases); without it they live in this process."""
@@ -82,4 +84,4 @@ def build_chain(
         slots.append(
             ProviderSlot(p, limiter, breaker, hedge_after=hedge_after(settings, p.name) if index > 0 else None)
         )
-    return ProviderChain(slots, timeouts_from(settings), observer)
+    return ProviderChain(slots, timeouts_from(settings), observer, tracer)

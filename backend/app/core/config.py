@@ -161,6 +161,23 @@ class Settings(BaseSettings):
     TURN_SWEEP_INTERVAL: PositiveFloat = 5.0
     """How often every instance fails pending turns whose lease has run out (their process died)."""
 
+    # --- Tracing: OpenTelemetry's standard variables; off unless an exporter is configured ---
+    OTEL_TRACES_EXPORTER: str | None = None
+    """`otlp` (OTLP over HTTP), `console`, or `none`; unset with an OTLP endpoint set means `otlp`."""
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str | None = None
+    OTEL_SERVICE_NAME: str = "nexus-ai"
+
+    @property
+    def trace_exporters(self) -> list[str]:
+        """Names of the span exporters to run; empty: tracing is off."""
+        if self.OTEL_TRACES_EXPORTER is not None:
+            names = [n.strip() for n in self.OTEL_TRACES_EXPORTER.split(",") if n.strip()]
+            return [] if names == ["none"] else [n for n in names if n != "none"]
+        if self.OTEL_EXPORTER_OTLP_ENDPOINT or self.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+            return ["otlp"]
+        return []
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:
