@@ -18,15 +18,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ai.errors import ErrorKind, ProviderError
 from app.ai.types import Clock
-from app.models import ProviderBreaker, ProviderLease
+from app.models import ProviderBreaker, ProviderLease, UTCDateTime
 
 logger = logging.getLogger("app.ai.resilience")
 
@@ -167,6 +167,34 @@ def _wall() -> datetime:
     return datetime.now(UTC)
 
 
+@asynccontextmanager
+async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """PostgreSQL's asyncpg connection itself, for the few statements on every call's path: through the ORM
+    each would cost about a millisecond, through the driver a round trip."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
+
+
+_PG_TAKE = (
+    "INSERT INTO provider_leases (id, provider, holder, expires_at) "
+    "SELECT $1::varchar, $2::varchar, $3::varchar, $4::timestamptz WHERE (SELECT count(*) FROM provider_leases "
+    "WHERE provider = $2::varchar AND expires_at > $5::timestamptz) < $6::int RETURNING id"
+)
+_PG_EPHEMERAL = "SET LOCAL synchronous_commit TO OFF"
+"""A lease lives for seconds: its commit need not wait for the disk. Should PostgreSQL itself crash, the last
+few lease writes may be lost, which frees slots early; it never makes a chat message less durable (the
+setting is local to the lease's own transaction)."""
+_PG_BREAKER = "SELECT failures, opened_at, probe_until FROM provider_breakers WHERE provider = $1"
+
+
+@dataclass(frozen=True)
+class _BreakerRow:
+    failures: int
+    opened_at: datetime | None
+    probe_until: datetime | None
+
+
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -196,6 +224,10 @@ class SharedBreaker:
         self.cooldown = timedelta(seconds=cooldown)
         self.probe_ttl = timedelta(seconds=probe_ttl)
         self._clock = clock
+        bind = session_factory.kw.get("bind")
+        assert isinstance(bind, AsyncEngine), "the session factory must be bound to an engine"
+        self._engine: AsyncEngine = bind
+        self._pg = bind.dialect.name == "postgresql"
         self._state: BreakerState = "closed"
         self._clean = True
         """The last read saw a closed breaker with no failures: a success needs no write."""
@@ -204,27 +236,33 @@ class SharedBreaker:
     def state(self) -> BreakerState:
         return self._state
 
-    def _view(self, row: ProviderBreaker | None, now: datetime) -> BreakerState:
+    async def _read(self) -> _BreakerRow | None:
+        if self._pg:
+            async with _driver(self._engine) as driver:
+                found = await driver.fetchrow(_PG_BREAKER, self.provider)
+            return _BreakerRow(found["failures"], found["opened_at"], found["probe_until"]) if found else None
+        async with self.session_factory() as session:
+            row = await session.get(ProviderBreaker, self.provider)
+            return _BreakerRow(row.failures, row.opened_at, row.probe_until) if row is not None else None
+
+    def _view(self, row: ProviderBreaker | _BreakerRow | None, now: datetime) -> BreakerState:
         if row is None or row.opened_at is None:
             return "closed"
         if now - row.opened_at < self.cooldown:
             return "open"
         return "half_open"
 
-    def _remember(self, row: ProviderBreaker | None, now: datetime) -> BreakerState:
+    def _remember(self, row: ProviderBreaker | _BreakerRow | None, now: datetime) -> BreakerState:
         self._state = self._view(row, now)
         self._clean = row is None or (row.opened_at is None and row.failures == 0 and row.probe_until is None)
         return self._state
 
     async def current_state(self) -> BreakerState:
-        async with self.session_factory() as session:
-            row = await session.get(ProviderBreaker, self.provider)
-            return self._remember(row, self._clock())
+        return self._remember(await self._read(), self._clock())
 
     async def allow(self) -> bool:
         now = self._clock()
-        async with self.session_factory() as session:
-            row = await session.get(ProviderBreaker, self.provider)
+        row = await self._read()
         state = self._remember(row, now)
         if state == "closed":
             return True
@@ -328,6 +366,10 @@ class SharedLimiter:
         self._clock = clock
         self._local = ConcurrencyLimiter(capacity, queue_size, queue_timeout)
         self._lock_key = zlib.crc32(f"nexus-ai:provider:{provider}".encode())
+        bind = session_factory.kw.get("bind")
+        assert isinstance(bind, AsyncEngine), "the session factory must be bound to an engine"
+        self._engine: AsyncEngine = bind
+        self._pg = bind.dialect.name == "postgresql"
 
     @property
     def in_flight(self) -> int:
@@ -367,24 +409,63 @@ class SharedLimiter:
             await asyncio.sleep(self.poll_interval)
 
     async def _try_acquire(self) -> str | None:
+        """One short transaction: a free slot becomes this call's lease, or None when all are held."""
         now = self._clock()
-        async with self.session_factory() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
-            # On SQLite this first write takes the database's write lock: the count below cannot race.
-            await session.execute(
-                delete(ProviderLease).where(ProviderLease.provider == self.provider, ProviderLease.expires_at <= now)
+        lease = str(uuid.uuid4())
+        if self._pg:
+            async with _driver(self._engine) as driver, driver.transaction():
+                await driver.execute(_PG_EPHEMERAL)
+                # Holders of one provider queue on this lock; the count is read after it (a new snapshot
+                # per statement), so two processes can never both take the last slot.
+                await driver.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
+                taken = await driver.fetchval(
+                    _PG_TAKE, lease, self.provider, self.holder, now + self.lease_ttl, now, self.capacity
+                )
+                if taken is None:  # full: clear the leases of holders that died, so their slots come free
+                    await driver.execute(
+                        "DELETE FROM provider_leases WHERE provider = $1 AND expires_at <= $2", self.provider, now
+                    )
+            return lease if taken is not None else None
+        live = (
+            select(func.count())
+            .select_from(ProviderLease)
+            .where(ProviderLease.provider == self.provider, ProviderLease.expires_at > now)
+            .scalar_subquery()
+        )
+        take = (
+            insert(ProviderLease)
+            .from_select(
+                ["id", "provider", "holder", "expires_at"],
+                select(
+                    literal(lease),
+                    literal(self.provider),
+                    literal(self.holder),
+                    literal(now + self.lease_ttl, UTCDateTime()),
+                ).where(live < self.capacity),
             )
-            held = await session.scalar(
-                select(func.count()).select_from(ProviderLease).where(ProviderLease.provider == self.provider)
-            )
-            if int(held or 0) >= self.capacity:
-                return None
-            lease = str(uuid.uuid4())
-            session.add(
-                ProviderLease(id=lease, provider=self.provider, holder=self.holder, expires_at=now + self.lease_ttl)
-            )
-        return lease
+            .returning(ProviderLease.id)
+        )
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Holders of the same provider queue here; the count below is read after the lock (its own
+                # snapshot), so two processes can never both take the last slot.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
+            else:
+                # SQLite: this first write takes the database's write lock, which serialises the count too.
+                await conn.execute(
+                    delete(ProviderLease).where(
+                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
+                    )
+                )
+            taken = (await conn.execute(take)).scalar_one_or_none()
+            if taken is None and conn.dialect.name == "postgresql":
+                # Full: clear leases of holders that died, so the next try can see their slots free.
+                await conn.execute(
+                    delete(ProviderLease).where(
+                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
+                    )
+                )
+        return lease if taken is not None else None
 
     async def _renew(self, lease: str) -> None:
         interval = self.lease_ttl.total_seconds() / 3
@@ -402,7 +483,12 @@ class SharedLimiter:
 
     async def _release(self, lease: str) -> None:
         try:
-            async with self.session_factory() as session, session.begin():
-                await session.execute(delete(ProviderLease).where(ProviderLease.id == lease))
+            if self._pg:
+                async with _driver(self._engine) as driver, driver.transaction():
+                    await driver.execute(_PG_EPHEMERAL)
+                    await driver.execute("DELETE FROM provider_leases WHERE id = $1", lease)
+                return
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(ProviderLease).where(ProviderLease.id == lease))
         except Exception as exc:  # the lease runs out by itself
             logger.warning("could not release a %s lease: %s", self.provider, type(exc).__name__)

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     LLM_HEDGE_AFTER: Annotated[float, Field(ge=0)] = 5.0
     """No first token from a provider this long after the request was sent: the next provider (if it is not
     foreign) starts in parallel and the first to write wins. 0 = no hedging."""
-    LLM_HEDGE_FOREIGN_AFTER: Annotated[float, Field(ge=0)] = 8.0
+    LLM_HEDGE_FOREIGN_AFTER: Annotated[float, Field(ge=0)] = 7.0
     """The same for a next provider in FOREIGN_PROVIDERS: a hedge there is a cross-border transfer, so it waits
     longer than a domestic one and can be switched off alone. 0 = no hedging abroad (only a real failure or
     LLM_FIRST_TOKEN_TIMEOUT sends a turn there)."""
