@@ -1,5 +1,5 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge | setup-gigachat | check |
-certs install."""
+"""`nexus-ai`: serve [--workers N] | db upgrade | db downgrade | create-user | ensure-admin | purge |
+setup-gigachat | check | certs install."""
 
 from __future__ import annotations
 
