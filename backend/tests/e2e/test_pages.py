@@ -497,7 +497,7 @@ async def test_analysis_runs_with_progress_and_shows_its_chart(ui: UI, fake: Fak
     await expect(result.locator(".analysis__meta")).to_contain_text("Senior Python-разработчик")
 
     # A second run against no vacancy (by position), then the first one picked from the history.
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)  # and its one quick retry
     fake.openrouter.push(Fault.ok(json=analysis_document(fit_score=41, summary="Второй анализ")))
     await page.get_by_role("button", name="Запустить анализ").click()
     await expect(page.get_by_role("img", name="Соответствие вакансии: 41 из 100")).to_be_visible()
@@ -578,10 +578,10 @@ async def populate(ui: UI, fake: FakeUpstream) -> int:
     assert (await client.post(f"/api/candidates/{first}/analyses", json={})).status_code == 201
     fake.gigachat.push(Fault.ok(text=MARKDOWN_REPLY))
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "Кратко: опыт и риски?"})
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)  # and its one quick retry
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "3 вопроса про Kafka"})
-    fake.gigachat.push(Fault.status(503))
-    fake.openrouter.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)
+    fake.openrouter.push(Fault.status(503), times=2)
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "А про PostgreSQL?"})
     return first
 
