@@ -1,5 +1,5 @@
-"""`nexus-ai`: serve | db upgrade | db downgrade | create-user | ensure-admin | purge | setup-gigachat | check |
-certs install."""
+"""`nexus-ai`: serve [--workers N] | db upgrade | db downgrade | create-user | ensure-admin | purge |
+setup-gigachat | check | certs install."""
 
 from __future__ import annotations
 
@@ -31,12 +31,25 @@ def _decoded_parts(key: str) -> list[str]:
     return [decoded, *decoded.split(":", 1)]
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("должно быть не меньше 1")
+    return number
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    common = {"host": args.host, "port": args.port, "log_config": None, "proxy_headers": True}
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+    else:
+        # Each worker process builds its own app from the same environment; they share the database, so
+        # the GigaChat limit, breaker, quota and turn leases hold across all of them.
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **common)
     return 0
 
 
@@ -149,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default: 1)")
     serve.set_defaults(handler=_serve)
 
     db = sub.add_parser("db", help="database migrations")

@@ -6,19 +6,16 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import timedelta
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import compile_path
 from starlette.types import Scope
 
 from app import web
 from app.ai.factory import build_chain
-from app.ai.telemetry import Metrics, Telemetry
+from app.ai.telemetry import Metrics, Telemetry, install_tracing
 from app.api import errors, responses
 from app.api.main import api_router
 from app.api.routes import health, metrics
@@ -26,13 +23,12 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.http import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from app.core.logging import install_access_log_filter
-from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
+from app.services.turns import TurnLeases, instance_id
 
 logger = logging.getLogger("app")
 
 SHUTDOWN_GRACE_SECONDS = 30.0
-INTERRUPTED = "Ответ не был получен: сервер перезапускался. Нажмите «Повторить»."
 
 
 def _startup_warnings(settings: Settings) -> None:
@@ -58,15 +54,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
         metrics = Metrics()
-        chain = build_chain(settings, observer=Telemetry(settings, session_factory, metrics))
+        tracing = install_tracing(settings)
+        owner = instance_id()
+        chain = build_chain(
+            settings,
+            observer=Telemetry(settings, session_factory, metrics),
+            session_factory=session_factory,
+            holder=owner,
+        )
+        turn_leases = TurnLeases(session_factory, settings, owner)
         app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine
         app.state.session_factory = session_factory
         app.state.chain = chain
         app.state.turn_tasks = set()
+        app.state.turn_leases = turn_leases
         _startup_warnings(settings)
-        await _fail_abandoned_turns(session_factory, settings)
+        # Renews this process's turn leases and fails turns whose process died, here or in another instance.
+        upkeep = asyncio.create_task(turn_leases.run(), name="turn-leases")
         if settings.FIRST_SUPERUSER and settings.FIRST_SUPERUSER_PASSWORD:
             async with session_factory() as session, session.begin():
                 created = await ensure_first_admin(session, settings, generate=False)
@@ -79,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if tasks:
                 # Replies still being written for disconnected clients get a chance to be stored.
                 await asyncio.wait(set(tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+            upkeep.cancel()
+            with suppress(asyncio.CancelledError):
+                await upkeep
             await chain.aclose()
+            if tracing is not None:
+                tracing.force_flush()
             await engine.dispose()
 
     app = FastAPI(
@@ -133,16 +144,3 @@ def _body_limits(app: FastAPI, settings: Settings) -> Callable[[Scope], int]:
 
     return limit_for
 
-
-async def _fail_abandoned_turns(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """A question still `pending` long after any reply could have finished was cut off by a restart."""
-    cutoff = utcnow() - timedelta(seconds=2 * settings.LLM_TOTAL_TIMEOUT)
-    try:
-        async with session_factory() as session, session.begin():
-            await session.execute(
-                update(ChatMessage)
-                .where(ChatMessage.status == MessageStatus.PENDING, ChatMessage.created_at < cutoff)
-                .values(status=MessageStatus.FAILED, error=INTERRUPTED)
-            )
-    except Exception as exc:  # a database that is not migrated yet must not stop the app from starting
-        logger.warning("could not check for interrupted chat turns: %s", type(exc).__name__)

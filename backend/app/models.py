@@ -220,6 +220,10 @@ class ChatMessage(Base):
     ttft_ms: Mapped[int | None]
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("chat_messages.id", ondelete="SET NULL"))
     attempts: Mapped[list[Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    """The process answering this pending question; it renews `lease_expires_at` while it works."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    """A pending question whose lease ran out lost its process: any instance's sweeper fails it."""
 
     candidate: Mapped[Candidate] = relationship(back_populates="messages", lazy="raise")
 
@@ -314,3 +318,29 @@ class ProviderUsage(Base):
     failures: Mapped[int] = mapped_column(default=0)
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
+
+
+class ProviderLease(Base):
+    """One concurrency slot at a provider, held by one call of one process until it ends or `expires_at`
+    passes (the holder renews it while the call runs, so a crashed holder frees its slot)."""
+
+    __tablename__ = "provider_leases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+
+
+class ProviderBreaker(Base):
+    """A provider's circuit breaker, shared by every process of the deployment."""
+
+    __tablename__ = "provider_breakers"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    """Consecutive health failures while closed."""
+    opened_at: Mapped[datetime | None]
+    """Set while open; after the cooldown one probe may go through."""
+    probe_until: Mapped[datetime | None]
+    """A probe is in flight until then (a crashed prober's claim runs out)."""

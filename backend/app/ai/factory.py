@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.trace import Tracer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from app.ai.chain import ChainObserver, ProviderChain, ProviderSlot
 from app.ai.providers.gigachat import GigaChatService
 from app.ai.providers.openrouter import OpenRouterService
-from app.ai.resilience import CircuitBreaker, ConcurrencyLimiter, Timeouts
+from app.ai.resilience import (
+    Breaker,
+    CircuitBreaker,
+    ConcurrencyLimiter,
+    Limiter,
+    SharedBreaker,
+    SharedLimiter,
+    Timeouts,
+)
 from app.ai.types import Clock, Provider
 from app.core.config import Settings
 
@@ -29,18 +40,48 @@ def timeouts_from(settings: Settings) -> Timeouts:
         total=settings.LLM_TOTAL_TIMEOUT,
         retry_after_budget=settings.LLM_RETRY_AFTER_BUDGET,
         structured=settings.LLM_STRUCTURED_TIMEOUT,
+        retry_delay=settings.LLM_RETRY_DELAY,
     )
 
 
+def hedge_after(settings: Settings, provider: str) -> float | None:
+    """How long the provider before `provider` may go without a first token before `provider` joins in."""
+    after = settings.LLM_HEDGE_FOREIGN_AFTER if provider in settings.FOREIGN_PROVIDERS else settings.LLM_HEDGE_AFTER
+    return after or None
+
+
 def build_chain(
-    settings: Settings, *, clock: Clock = time.monotonic, observer: ChainObserver | None = None
+    settings: Settings,
+    *,
+    clock: Clock = time.monotonic,
+    observer: ChainObserver | None = None,
+    session_factory: async_sessionmaker[AsyncSession] | None = None,
+    holder: str = "local",
+    tracer: Tracer | None = None,
 ) -> ProviderChain:
-    slots = [
-        ProviderSlot(
-            provider=p,
-            limiter=ConcurrencyLimiter(p.max_concurrency, settings.LLM_QUEUE_SIZE, settings.LLM_QUEUE_TIMEOUT),
-            breaker=CircuitBreaker(settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN, clock),
+    """With `session_factory`, breakers and concurrency limits are shared through the database by every process
+    of the deployment (`holder` names this one in the leases); without it they live in this process."""
+    slots: list[ProviderSlot] = []
+    for index, p in enumerate(build_providers(settings)):
+        limiter: Limiter
+        breaker: Breaker
+        if session_factory is None:
+            limiter = ConcurrencyLimiter(p.max_concurrency, settings.LLM_QUEUE_SIZE, settings.LLM_QUEUE_TIMEOUT)
+            breaker = CircuitBreaker(settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN, clock)
+        else:
+            limiter = SharedLimiter(
+                session_factory,
+                p.name,
+                p.max_concurrency,
+                settings.LLM_QUEUE_SIZE,
+                settings.LLM_QUEUE_TIMEOUT,
+                holder=holder,
+                lease_ttl=settings.LLM_LEASE_SECONDS,
+            )
+            breaker = SharedBreaker(
+                session_factory, p.name, settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN
+            )
+        slots.append(
+            ProviderSlot(p, limiter, breaker, hedge_after=hedge_after(settings, p.name) if index > 0 else None)
         )
-        for p in build_providers(settings)
-    ]
-    return ProviderChain(slots, timeouts_from(settings), observer)
+    return ProviderChain(slots, timeouts_from(settings), observer, tracer)

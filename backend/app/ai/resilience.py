@@ -1,22 +1,66 @@
-"""Breaker, concurrency limit and timeouts: what keeps one provider's trouble from becoming everyone's."""
+"""Breaker, concurrency limit and timeouts: what keeps one provider's trouble from becoming everyone's.
+
+Two flavours of the breaker and the limit. `CircuitBreaker` and `ConcurrencyLimiter` live in one process
+(scripts, tests of the chain). `SharedBreaker` and `SharedLimiter` keep their state in the database, so every
+worker and every instance of one deployment sees the same breaker and the same number of calls in flight:
+a slot is a lease row with an expiry that its holder renews (a crashed holder frees it when the lease runs
+out), taken under a PostgreSQL advisory lock, or SQLite's database write lock for workers on one machine.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import delete, func, insert, literal, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ai.errors import ErrorKind, ProviderError
 from app.ai.types import Clock
+from app.models import ProviderBreaker, ProviderLease, UTCDateTime
+
+logger = logging.getLogger("app.ai.resilience")
 
 BreakerState = Literal["closed", "open", "half_open"]
 
 
+class Breaker(Protocol):
+    """What the chain asks of a breaker; `state` is the last state this process saw."""
+
+    @property
+    def state(self) -> BreakerState: ...
+
+    async def allow(self) -> bool: ...
+
+    async def record_success(self) -> None: ...
+
+    async def record_failure(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+    async def current_state(self) -> BreakerState: ...
+
+
+class Limiter(Protocol):
+    capacity: int
+
+    def slot(self) -> AbstractAsyncContextManager[float]:
+        """Hold one of `capacity` slots for a call; yield the seconds spent waiting for it."""
+        ...
+
+
 class CircuitBreaker:
-    """Opens after `threshold` consecutive health failures; after `cooldown` lets one probe through."""
+    """One process's breaker (tests, scripts): opens after `threshold` consecutive health failures; after
+    `cooldown` lets one probe through."""
 
     def __init__(self, threshold: int, cooldown: float, clock: Clock = time.monotonic) -> None:
         self.threshold = threshold
@@ -33,7 +77,7 @@ class CircuitBreaker:
             return "half_open"
         return self._state
 
-    def allow(self) -> bool:
+    async def allow(self) -> bool:
         state = self.state
         if state == "closed":
             return True
@@ -43,12 +87,12 @@ class CircuitBreaker:
         self._probe_in_flight = True
         return True
 
-    def record_success(self) -> None:
+    async def record_success(self) -> None:
         self._state = "closed"
         self._failures = 0
         self._probe_in_flight = False
 
-    def record_failure(self) -> None:
+    async def record_failure(self) -> None:
         self._probe_in_flight = False
         if self._state == "half_open":
             self._open()
@@ -57,9 +101,12 @@ class CircuitBreaker:
         if self._failures >= self.threshold:
             self._open()
 
-    def release(self) -> None:
+    async def release(self) -> None:
         """End an attempt that proved nothing either way (e.g. a rejected request)."""
         self._probe_in_flight = False
+
+    async def current_state(self) -> BreakerState:
+        return self.state
 
     def _open(self) -> None:
         self._state = "open"
@@ -68,7 +115,8 @@ class CircuitBreaker:
 
 
 class ConcurrencyLimiter:
-    """At most `capacity` calls in flight; up to `queue_size` more wait `queue_timeout`, the rest are refused."""
+    """One process's limit: at most `capacity` calls in flight; up to `queue_size` more wait `queue_timeout`,
+    the rest are refused."""
 
     def __init__(self, capacity: int, queue_size: int, queue_timeout: float) -> None:
         self.capacity = capacity
@@ -111,3 +159,336 @@ class Timeouts:
     retry_after_budget: float
     structured: float = 120.0
     """The whole of one non-streamed structured answer."""
+    retry_delay: float = 0.25
+    """Base of the jittered pause before the one quick retry of a transient failure; 0 turns it off."""
+
+
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """PostgreSQL's asyncpg connection itself, for the few statements on every call's path: through the ORM
+    each would cost about a millisecond, through the driver a round trip."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
+
+
+_PG_TAKE = (
+    "INSERT INTO provider_leases (id, provider, holder, expires_at) "
+    "SELECT $1::varchar, $2::varchar, $3::varchar, $4::timestamptz WHERE (SELECT count(*) FROM provider_leases "
+    "WHERE provider = $2::varchar AND expires_at > $5::timestamptz) < $6::int RETURNING id"
+)
+_PG_EPHEMERAL = "SET LOCAL synchronous_commit TO OFF"
+"""A lease lives for seconds: its commit need not wait for the disk. Should PostgreSQL itself crash, the last
+few lease writes may be lost, which frees slots early; it never makes a chat message less durable (the
+setting is local to the lease's own transaction)."""
+_PG_BREAKER = "SELECT failures, opened_at, probe_until FROM provider_breakers WHERE provider = $1"
+
+
+@dataclass(frozen=True)
+class _BreakerRow:
+    failures: int
+    opened_at: datetime | None
+    probe_until: datetime | None
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+class SharedBreaker:
+    """The breaker of one provider for the whole deployment: one row in `provider_breakers`.
+
+    Closed: every call goes through, consecutive health failures are counted. Open: calls are skipped
+    without a request until `cooldown` has passed; then one process claims the probe (for `probe_ttl` at
+    most, so a prober that dies does not keep the provider shut). A success closes it, a failed probe opens
+    it again. Reads are one indexed SELECT; transitions are one short transaction with the row locked.
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        provider: str,
+        threshold: int,
+        cooldown: float,
+        *,
+        probe_ttl: float = 60.0,
+        clock: Callable[[], datetime] = _wall,
+    ) -> None:
+        self.session_factory = session_factory
+        self.provider = provider
+        self.threshold = threshold
+        self.cooldown = timedelta(seconds=cooldown)
+        self.probe_ttl = timedelta(seconds=probe_ttl)
+        self._clock = clock
+        bind = session_factory.kw.get("bind")
+        assert isinstance(bind, AsyncEngine), "the session factory must be bound to an engine"
+        self._engine: AsyncEngine = bind
+        self._pg = bind.dialect.name == "postgresql"
+        self._state: BreakerState = "closed"
+        self._clean = True
+        """The last read saw a closed breaker with no failures: a success needs no write."""
+
+    @property
+    def state(self) -> BreakerState:
+        return self._state
+
+    async def _read(self) -> _BreakerRow | None:
+        if self._pg:
+            async with _driver(self._engine) as driver:
+                found = await driver.fetchrow(_PG_BREAKER, self.provider)
+            return _BreakerRow(found["failures"], found["opened_at"], found["probe_until"]) if found else None
+        async with self.session_factory() as session:
+            row = await session.get(ProviderBreaker, self.provider)
+            return _BreakerRow(row.failures, row.opened_at, row.probe_until) if row is not None else None
+
+    def _view(self, row: ProviderBreaker | _BreakerRow | None, now: datetime) -> BreakerState:
+        if row is None or row.opened_at is None:
+            return "closed"
+        if now - row.opened_at < self.cooldown:
+            return "open"
+        return "half_open"
+
+    def _remember(self, row: ProviderBreaker | _BreakerRow | None, now: datetime) -> BreakerState:
+        self._state = self._view(row, now)
+        self._clean = row is None or (row.opened_at is None and row.failures == 0 and row.probe_until is None)
+        return self._state
+
+    async def current_state(self) -> BreakerState:
+        return self._remember(await self._read(), self._clock())
+
+    async def allow(self) -> bool:
+        now = self._clock()
+        row = await self._read()
+        state = self._remember(row, now)
+        if state == "closed":
+            return True
+        if state == "open" or (row is not None and row.probe_until is not None and row.probe_until > now):
+            return False
+        # Cooled down: claim the one probe, unless another process got there first.
+        async with self.session_factory() as session, session.begin():
+            claimed = await session.execute(
+                update(ProviderBreaker)
+                .where(
+                    ProviderBreaker.provider == self.provider,
+                    ProviderBreaker.opened_at <= now - self.cooldown,
+                    (ProviderBreaker.probe_until.is_(None)) | (ProviderBreaker.probe_until <= now),
+                )
+                .values(probe_until=now + self.probe_ttl)
+            )
+        return bool(getattr(claimed, "rowcount", 0))
+
+    async def record_success(self) -> None:
+        if self._clean and self._state == "closed":
+            return
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                update(ProviderBreaker)
+                .where(ProviderBreaker.provider == self.provider)
+                .values(failures=0, opened_at=None, probe_until=None)
+            )
+        self._state, self._clean = "closed", True
+
+    async def record_failure(self) -> None:
+        now = self._clock()
+        async with self.session_factory() as session, session.begin():
+            row = await self._locked(session)
+            state = self._view(row, now)
+            if state == "half_open":
+                row.opened_at, row.probe_until, row.failures = now, None, 0  # the probe failed: open again
+            elif state == "closed":
+                row.failures += 1
+                if row.failures >= self.threshold:
+                    row.opened_at, row.failures = now, 0
+                    logger.warning("%s breaker opened after %d failures", self.provider, self.threshold)
+            await session.flush()
+            self._remember(row, now)
+
+    async def release(self) -> None:
+        """End an attempt that proved nothing either way: a claimed probe is given back."""
+        if self._state != "half_open":
+            return
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                update(ProviderBreaker).where(ProviderBreaker.provider == self.provider).values(probe_until=None)
+            )
+
+    async def _locked(self, session: AsyncSession) -> ProviderBreaker:
+        # The insert is SQLite's write lock too; on PostgreSQL the row lock is FOR UPDATE.
+        await session.execute(
+            _insert(session)(ProviderBreaker)
+            .values(provider=self.provider, failures=0)
+            .on_conflict_do_nothing(index_elements=["provider"])
+        )
+        row = await session.scalar(
+            select(ProviderBreaker)
+            .where(ProviderBreaker.provider == self.provider)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        assert row is not None
+        return row
+
+
+class SharedLimiter:
+    """At most `capacity` calls in flight at one provider across every process that shares the database.
+
+    In front of the shared count sits this process's own limit of the same capacity (so a busy worker does
+    not poll the database for slots it could never get) and its bounded queue: up to `queue_size` calls wait
+    up to `queue_timeout` in all, polling for a free lease every `poll_interval`; the rest are refused
+    (`BUSY`), so the chain falls back instead of provoking a 429. A held lease is renewed every third of
+    `lease_ttl`; a holder that dies frees its slot when the lease runs out.
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        provider: str,
+        capacity: int,
+        queue_size: int,
+        queue_timeout: float,
+        *,
+        holder: str,
+        lease_ttl: float = 30.0,
+        poll_interval: float = 0.05,
+        clock: Callable[[], datetime] = _wall,
+    ) -> None:
+        self.session_factory = session_factory
+        self.provider = provider
+        self.capacity = capacity
+        self.queue_timeout = queue_timeout
+        self.holder = holder
+        self.lease_ttl = timedelta(seconds=lease_ttl)
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._local = ConcurrencyLimiter(capacity, queue_size, queue_timeout)
+        self._lock_key = zlib.crc32(f"nexus-ai:provider:{provider}".encode())
+        bind = session_factory.kw.get("bind")
+        assert isinstance(bind, AsyncEngine), "the session factory must be bound to an engine"
+        self._engine: AsyncEngine = bind
+        self._pg = bind.dialect.name == "postgresql"
+
+    @property
+    def in_flight(self) -> int:
+        return self._local.in_flight
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[float]:
+        started = time.monotonic()
+        async with self._local.slot():
+            lease = await self._acquire(started + self.queue_timeout)
+            renewer = asyncio.create_task(self._renew(lease), name=f"lease-{self.provider}")
+            try:
+                yield time.monotonic() - started
+            finally:
+                renewer.cancel()
+                with suppress(asyncio.CancelledError):
+                    await renewer
+                await asyncio.shield(self._release(lease))
+
+    async def held(self) -> int:
+        """Unexpired leases at this provider, from every process."""
+        async with self.session_factory() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(ProviderLease)
+                .where(ProviderLease.provider == self.provider, ProviderLease.expires_at > self._clock())
+            )
+        return int(count or 0)
+
+    async def _acquire(self, deadline: float) -> str:
+        while True:
+            lease = await self._try_acquire()
+            if lease is not None:
+                return lease
+            if time.monotonic() + self.poll_interval > deadline:
+                raise ProviderError(ErrorKind.BUSY, f"ожидание дольше {self.queue_timeout:g} с")
+            await asyncio.sleep(self.poll_interval)
+
+    async def _try_acquire(self) -> str | None:
+        """One short transaction: a free slot becomes this call's lease, or None when all are held."""
+        now = self._clock()
+        lease = str(uuid.uuid4())
+        if self._pg:
+            async with _driver(self._engine) as driver, driver.transaction():
+                await driver.execute(_PG_EPHEMERAL)
+                # Holders of one provider queue on this lock; the count is read after it (a new snapshot
+                # per statement), so two processes can never both take the last slot.
+                await driver.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
+                taken = await driver.fetchval(
+                    _PG_TAKE, lease, self.provider, self.holder, now + self.lease_ttl, now, self.capacity
+                )
+                if taken is None:  # full: clear the leases of holders that died, so their slots come free
+                    await driver.execute(
+                        "DELETE FROM provider_leases WHERE provider = $1 AND expires_at <= $2", self.provider, now
+                    )
+            return lease if taken is not None else None
+        live = (
+            select(func.count())
+            .select_from(ProviderLease)
+            .where(ProviderLease.provider == self.provider, ProviderLease.expires_at > now)
+            .scalar_subquery()
+        )
+        take = (
+            insert(ProviderLease)
+            .from_select(
+                ["id", "provider", "holder", "expires_at"],
+                select(
+                    literal(lease),
+                    literal(self.provider),
+                    literal(self.holder),
+                    literal(now + self.lease_ttl, UTCDateTime()),
+                ).where(live < self.capacity),
+            )
+            .returning(ProviderLease.id)
+        )
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Holders of the same provider queue here; the count below is read after the lock (its own
+                # snapshot), so two processes can never both take the last slot.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
+            else:
+                # SQLite: this first write takes the database's write lock, which serialises the count too.
+                await conn.execute(
+                    delete(ProviderLease).where(
+                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
+                    )
+                )
+            taken = (await conn.execute(take)).scalar_one_or_none()
+            if taken is None and conn.dialect.name == "postgresql":
+                # Full: clear leases of holders that died, so the next try can see their slots free.
+                await conn.execute(
+                    delete(ProviderLease).where(
+                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
+                    )
+                )
+        return lease if taken is not None else None
+
+    async def _renew(self, lease: str) -> None:
+        interval = self.lease_ttl.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.session_factory() as session, session.begin():
+                    await session.execute(
+                        update(ProviderLease)
+                        .where(ProviderLease.id == lease)
+                        .values(expires_at=self._clock() + self.lease_ttl)
+                    )
+            except Exception as exc:  # the next renewal may succeed; the call itself goes on
+                logger.warning("could not renew a %s lease: %s", self.provider, type(exc).__name__)
+
+    async def _release(self, lease: str) -> None:
+        try:
+            if self._pg:
+                async with _driver(self._engine) as driver, driver.transaction():
+                    await driver.execute(_PG_EPHEMERAL)
+                    await driver.execute("DELETE FROM provider_leases WHERE id = $1", lease)
+                return
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(ProviderLease).where(ProviderLease.id == lease))
+        except Exception as exc:  # the lease runs out by itself
+            logger.warning("could not release a %s lease: %s", self.provider, type(exc).__name__)

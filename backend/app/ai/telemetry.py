@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from importlib.metadata import entry_points
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,9 +77,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe_breakers(self, chain: ProviderChain) -> None:
+    async def observe_breakers(self, chain: ProviderChain) -> None:
         for slot in chain.slots:
-            self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[slot.breaker.state])
+            try:
+                state = await slot.breaker.current_state()
+            except Exception:  # the database is down: report what this process last saw
+                state = slot.breaker.state
+            self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[state])
 
 
 class Telemetry:
@@ -212,3 +221,50 @@ async def usage(session: AsyncSession, days: int) -> list[ProviderUsage]:
         .order_by(ProviderUsage.day.desc(), ProviderUsage.provider)
     )
     return list(rows)
+
+
+# --- tracing -----------------------------------------------------------------------------------------
+
+_EXPORTER_ALIASES = {"otlp": "otlp_proto_http"}
+"""`otlp` is OTLP over HTTP here: that is the exporter the project ships (`opentelemetry-exporter-otlp-proto-http`)."""
+_installed: TracerProvider | None = None
+
+
+def tracer_provider_from(settings: Settings) -> TracerProvider | None:
+    """A tracer provider exporting to what the standard OTEL_* settings name, or None when tracing is off."""
+    names = settings.trace_exporters
+    if not names:
+        return None
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME}))
+    for name in names:
+        found = entry_points(group="opentelemetry_traces_exporter", name=_EXPORTER_ALIASES.get(name, name))
+        if not found:
+            logger.warning("unknown OTEL_TRACES_EXPORTER %r: no span exporter of that name is installed", name)
+            continue
+        exporter_class: type[SpanExporter] = next(iter(found)).load()
+        kwargs: dict[str, Any] = {}
+        if name.startswith("otlp") and (endpoint := _otlp_traces_endpoint(settings)):
+            # Passed on explicitly: the settings may come from .env, which the exporter itself never reads.
+            kwargs["endpoint"] = endpoint
+        provider.add_span_processor(BatchSpanProcessor(exporter_class(**kwargs)))
+    return provider
+
+
+def _otlp_traces_endpoint(settings: Settings) -> str | None:
+    if settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+        return settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+        return settings.OTEL_EXPORTER_OTLP_ENDPOINT.rstrip("/") + "/v1/traces"
+    return None
+
+
+def install_tracing(settings: Settings) -> TracerProvider | None:
+    """Make the configured provider the process's global one (once per process: OpenTelemetry allows no
+    second); the chain's spans go nowhere until then."""
+    global _installed
+    if _installed is None:
+        _installed = tracer_provider_from(settings)
+        if _installed is not None:
+            trace.set_tracer_provider(_installed)
+            logger.info("tracing on: exporting spans (%s)", ", ".join(settings.trace_exporters))
+    return _installed

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.ai.errors import AllProvidersFailed
-from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
+from app.api.deps import (
+    ChainDep,
+    CurrentCandidate,
+    CurrentUser,
+    SessionDep,
+    SessionFactoryDep,
+    SettingsDep,
+    TurnLeasesDep,
+)
 from app.api.responses import CANDIDATE, Responses, errors
 from app.models import Candidate, ChatMessage, Role, User
 from app.schemas import (
@@ -52,15 +60,19 @@ async def _answer(
     session: SessionDep,
     chain: ChainDep,
     settings: SettingsDep,
+    leases: TurnLeasesDep,
     candidate: Candidate,
     question: ChatMessage,
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
     request = await chat_service.build_request(session, settings, candidate, question)
-    # The user's message is durable before any provider is called: nothing after this can lose it.
+    leases.claim(question)
+    # Commit point: the user's message (owned by this process under a lease) is durable before any provider
+    # is called, so nothing after this can lose it; if this process dies, a sweeper fails it visibly.
     await session.commit()
     try:
-        result = await chain.complete(request)
+        with leases.working(question.id):
+            result = await chain.complete(request)
     except AllProvidersFailed as failure:
         await chat_service.mark_failed(session, question, failure)
         body = ChatFailurePublic(
@@ -79,7 +91,12 @@ async def _answer(
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
 async def post_message(
-    body: ChatMessageCreate, user: CurrentUser, session: SessionDep, chain: ChainDep, settings: SettingsDep
+    body: ChatMessageCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    leases: TurnLeasesDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
@@ -87,7 +104,7 @@ async def post_message(
     message = await chat_service.add_message(session, candidate, Role(body.role), content)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, settings, candidate, message, user)
+    return await _answer(session, chain, settings, leases, candidate, message, user)
 
 
 @router.post(
@@ -103,11 +120,12 @@ async def regenerate(
     session: SessionDep,
     chain: ChainDep,
     settings: SettingsDep,
+    leases: TurnLeasesDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, settings, candidate, question, user)
+    return await _answer(session, chain, settings, leases, candidate, question, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -131,6 +149,7 @@ async def stream_message(
     session_factory: SessionFactoryDep,
     chain: ChainDep,
     settings: SettingsDep,
+    leases: TurnLeasesDep,
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
@@ -146,7 +165,9 @@ async def stream_message(
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     llm_request = await chat_service.build_request(session, settings, candidate, message)
-    # Durable before any provider is called, and before the detached task touches the row.
+    leases.claim(message)
+    # Commit point: durable (and owned under a lease) before any provider is called, and before the detached
+    # task touches the row.
     await session.commit()
 
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
@@ -156,9 +177,10 @@ async def stream_message(
 
     async def run() -> None:
         try:
-            await chat_service.run_streamed_turn(
-                session_factory, chain, message.id, llm_request, emit, actor=(user.id, user.email)
-            )
+            with leases.working(message.id):
+                await chat_service.run_streamed_turn(
+                    session_factory, chain, message.id, llm_request, emit, actor=(user.id, user.email)
+                )
         finally:
             queue.put_nowait(None)
 

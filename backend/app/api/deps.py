@@ -15,6 +15,7 @@ from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.schemas import DB_INT_MAX
 from app.services import auth, candidates
+from app.services.turns import TurnLeases
 
 SESSION_COOKIE = "nexus_session"
 CSRF_COOKIE = "nexus_csrf"
@@ -42,6 +43,10 @@ def get_chain(request: Request) -> ProviderChain:
     return request.app.state.chain  # type: ignore[no-any-return]
 
 
+def get_turn_leases(request: Request) -> TurnLeases:
+    return request.app.state.turn_leases  # type: ignore[no-any-return]
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -52,6 +57,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TurnLeasesDep = Annotated[TurnLeases, Depends(get_turn_leases)]
 
 CandidateID = Annotated[int, Path(description="Candidate id", gt=0, le=DB_INT_MAX)]
 

@@ -157,6 +157,41 @@ class Settings(BaseSettings):
     ANALYSIS_MAX_TOKENS: PositiveInt = 4000
     ANALYSIS_RESUME_CHARS: PositiveInt = 20000
 
+    # --- Turn engine: hedging, quick retry, shared limits, crash-safe turns (seconds) ---
+    LLM_HEDGE_AFTER: Annotated[float, Field(ge=0)] = 5.0
+    """No first token from a provider this long after the request was sent: the next provider (if it is not
+    foreign) starts in parallel and the first to write wins. 0 = no hedging."""
+    LLM_HEDGE_FOREIGN_AFTER: Annotated[float, Field(ge=0)] = 7.0
+    """The same for a next provider in FOREIGN_PROVIDERS: a hedge there is a cross-border transfer, so it waits
+    longer than a domestic one and can be switched off alone. 0 = no hedging abroad (only a real failure or
+    LLM_FIRST_TOKEN_TIMEOUT sends a turn there)."""
+    LLM_RETRY_DELAY: Annotated[float, Field(ge=0)] = 0.25
+    """Base of the jittered pause (×0.5–1.5) before the one quick retry of a 500/502/503/504 or a reset
+    connection that came before any text. 0 = no quick retry."""
+    LLM_LEASE_SECONDS: PositiveFloat = 30.0
+    """A provider slot's lease in the database; renewed while the call runs, freed when its holder dies."""
+    TURN_LEASE_SECONDS: PositiveFloat = 20.0
+    """A pending turn's lease; the process answering it renews it every third of this."""
+    TURN_SWEEP_INTERVAL: PositiveFloat = 5.0
+    """How often every instance fails pending turns whose lease has run out (their process died)."""
+
+    # --- Tracing: OpenTelemetry's standard variables; off unless an exporter is configured ---
+    OTEL_TRACES_EXPORTER: str | None = None
+    """`otlp` (OTLP over HTTP), `console`, or `none`; unset with an OTLP endpoint set means `otlp`."""
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str | None = None
+    OTEL_SERVICE_NAME: str = "nexus-ai"
+
+    @property
+    def trace_exporters(self) -> list[str]:
+        """Names of the span exporters to run; empty: tracing is off."""
+        if self.OTEL_TRACES_EXPORTER is not None:
+            names = [n.strip() for n in self.OTEL_TRACES_EXPORTER.split(",") if n.strip()]
+            return [] if names == ["none"] else [n for n in names if n != "none"]
+        if self.OTEL_EXPORTER_OTLP_ENDPOINT or self.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+            return ["otlp"]
+        return []
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -23,6 +23,7 @@ from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Va
 from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import analysis, audit
 from app.services.privacy import neutralise_delimiters, redact_contacts
+from app.services.turns import TurnLeases
 
 logger = logging.getLogger("app.chat")
 
@@ -159,6 +160,7 @@ async def build_request(
 async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMResult) -> ChatMessage:
     question.status = MessageStatus.OK
     question.error = None
+    TurnLeases.clear(question)
     reply = ChatMessage(
         candidate_id=question.candidate_id,
         role=Role.ASSISTANT.value,
@@ -195,6 +197,7 @@ async def mark_failed(session: AsyncSession, question: ChatMessage, failure: All
     question.status = MessageStatus.FAILED
     question.error = failure.user_message
     question.attempts = [a.as_dict() for a in failure.attempts]
+    TurnLeases.clear(question)
     await session.flush()
 
 
@@ -249,4 +252,5 @@ async def run_streamed_turn(
             question = await session.get_one(ChatMessage, question_id)
             question.status = MessageStatus.FAILED
             question.error = INTERNAL_ERROR
+            TurnLeases.clear(question)
         emit("error", {"detail": INTERNAL_ERROR, "user_message_id": question_id, "attempts": []})

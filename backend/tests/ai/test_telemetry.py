@@ -41,7 +41,7 @@ async def test_usage_and_metrics_reflect_chats_with_fallbacks(api: RunningApp, f
     candidate = await create_candidate(api.client)
     await chat(api, candidate["id"])
     await chat(api, candidate["id"])
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(402))
     assert (await chat(api, candidate["id"]))["provider"] == "openrouter"
     fake.gigachat.push(Fault.cut_after(1))
     assert (await chat(api, candidate["id"]))["provider"] == "openrouter"
@@ -55,10 +55,10 @@ async def test_usage_and_metrics_reflect_chats_with_fallbacks(api: RunningApp, f
 
     text = (await api.anon.get("/metrics")).text
     assert metric(text, "nexus_llm_requests_total", provider="gigachat", outcome="ok") == 2
-    assert metric(text, "nexus_llm_requests_total", provider="gigachat", outcome="server") == 1
+    assert metric(text, "nexus_llm_requests_total", provider="gigachat", outcome="payment") == 1
     assert metric(text, "nexus_llm_requests_total", provider="gigachat", outcome="truncated") == 1
     assert metric(text, "nexus_llm_requests_total", provider="openrouter", outcome="ok") == 2
-    assert metric(text, "nexus_llm_fallbacks_total", provider="gigachat", reason="server") == 1
+    assert metric(text, "nexus_llm_fallbacks_total", provider="gigachat", reason="payment") == 1
     assert metric(text, "nexus_llm_fallbacks_total", provider="gigachat", reason="truncated") == 1
     assert metric(text, "nexus_llm_latency_seconds_count", provider="gigachat") == 4
     assert metric(text, "nexus_llm_time_to_first_token_seconds_count", provider="openrouter") == 2

@@ -249,7 +249,7 @@ async def test_a_message_sent_before_the_history_arrives_is_not_lost(ui: UI) -> 
 
 async def test_fallback_answer_is_labelled_with_its_provider(ui: UI, fake: FakeUpstream) -> None:
     await card(ui)
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.set_default(Fault.down())
     await ui.page.get_by_label("Сообщение ассистенту").fill("Сильные стороны?")
     await ui.page.get_by_role("button", name="Отправить").click()
     reply = messages(ui).last
@@ -526,7 +526,7 @@ async def test_analysis_runs_with_progress_and_shows_its_chart(ui: UI, fake: Fak
     await expect(result.locator(".analysis__meta")).to_contain_text("Senior Python-разработчик")
 
     # A second run against no vacancy (by position), then the first one picked from the history.
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)  # and its one quick retry
     fake.openrouter.push(Fault.ok(json=analysis_document(fit_score=41, summary="Второй анализ")))
     await page.get_by_role("button", name="Запустить анализ").click()
     await expect(page.get_by_role("img", name="Соответствие вакансии: 41 из 100")).to_be_visible()
@@ -607,10 +607,10 @@ async def populate(ui: UI, fake: FakeUpstream) -> int:
     assert (await client.post(f"/api/candidates/{first}/analyses", json={})).status_code == 201
     fake.gigachat.push(Fault.ok(text=MARKDOWN_REPLY))
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "Кратко: опыт и риски?"})
-    fake.gigachat.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)  # and its one quick retry
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "3 вопроса про Kafka"})
-    fake.gigachat.push(Fault.status(503))
-    fake.openrouter.push(Fault.status(503))
+    fake.gigachat.push(Fault.status(503), times=2)
+    fake.openrouter.push(Fault.status(503), times=2)
     await client.post("/api/chat/", json={"candidate_id": first, "role": "user", "content": "А про PostgreSQL?"})
     return first
 

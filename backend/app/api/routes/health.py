@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.ai import telemetry
 from app.ai.chain import ProviderChain
+from app.ai.resilience import BreakerState
 from app.core.config import Settings
 from app.schemas import ProviderStatus, ReadyPublic
 
@@ -34,6 +35,13 @@ async def ready(request: Request) -> JSONResponse:
     except Exception:
         database = False
 
+    states: dict[str, BreakerState] = {}
+    for s in chain.slots:
+        try:
+            # Shared by every process: read it fresh, another instance may have opened it.
+            states[s.provider.name] = await s.breaker.current_state()
+        except Exception:
+            states[s.provider.name] = s.breaker.state
     providers = []
     for name, configured, model in (
         ("gigachat", settings.gigachat_configured, settings.GIGACHAT_MODEL),
@@ -46,11 +54,11 @@ async def ready(request: Request) -> JSONResponse:
                 configured=configured,
                 foreign=name in settings.FOREIGN_PROVIDERS,
                 model=model if configured else None,
-                breaker=slot.breaker.state if slot else "closed",
+                breaker=states.get(name, "closed") if slot else "closed",
             )
         )
     warnings = []
-    ai_down = not chain.configured or all(s.breaker.state == "open" for s in chain.slots)
+    ai_down = not chain.configured or all(state == "open" for state in states.values())
     if not chain.configured:
         warnings.append("ИИ не настроен: задайте GIGACHAT_API_KEY или OPENROUTER_API_KEY")
     elif ai_down:

@@ -22,7 +22,7 @@ overview_router = APIRouter(prefix="/usage", tags=["usage"])
 async def metrics(request: Request) -> Response:
     """Prometheus text format: AI calls by provider and outcome, fallbacks, latency, TTFT, tokens, breakers, queue."""
     registry: Metrics = request.app.state.metrics
-    registry.observe_breakers(request.app.state.chain)
+    await registry.observe_breakers(request.app.state.chain)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -134,7 +134,10 @@ async def test_openrouter_answers_when_gigachat_is_down(api: RunningApp, fake: F
     assert response.status_code == 201, response.text
     stored = response.json()
     assert stored["provider"] == "openrouter" and stored["model"] == "deepseek/deepseek-chat-v3-0324"
-    assert [(a["provider"], a["error"]) for a in stored["attempts"]] == [("gigachat", "server")]
+    assert [(a["provider"], a["error"]) for a in stored["attempts"]] == [
+        ("gigachat", "retried"),
+        ("gigachat", "server"),
+    ]
     result = AnalysisResult.model_validate(stored["result"])
     assert result.fit_score == 64 and stored["dropped_quotes"] == 1
     assert all(
@@ -222,6 +225,7 @@ async def test_every_provider_down_is_a_503_and_nothing_is_stored(
     assert response.status_code == 503
     assert response.json()["detail"].startswith("Не удалось выполнить анализ: все провайдеры ИИ недоступны")
     assert [(a["provider"], a["error"]) for a in response.json()["attempts"]] == [
+        ("gigachat", "retried"),
         ("gigachat", "server"),
         ("openrouter", "payment"),
     ]
