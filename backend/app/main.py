@@ -143,4 +143,3 @@ def _body_limits(app: FastAPI, settings: Settings) -> Callable[[Scope], int]:
         return upload_limit if any(p.match(path) for p in upload_paths) else settings.REQUEST_MAX_JSON_BYTES
 
     return limit_for
-
