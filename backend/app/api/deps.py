@@ -83,7 +83,8 @@ async def get_current_user(request: Request, session: SessionDep) -> User:
         token, via_cookie = request.cookies[SESSION_COOKIE], True
     else:
         raise _unauthorized("Требуется вход в систему")
-    resolved = await auth.resolve(session, token)
+    settings: Settings = request.app.state.settings
+    resolved = await auth.resolve(session, token, cache_seconds=settings.AUTH_CACHE_SECONDS)
     if resolved is None:
         raise _unauthorized("Сессия истекла или была завершена. Войдите снова.")
     auth_session, user = resolved
