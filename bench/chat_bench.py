@@ -269,7 +269,14 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
     try:
         server.cli("db", "upgrade")
         server.cli(
-            "create-user", "--email", "bench@example.com", "--name", "bench", "--role", "admin", "--password-stdin",
+            "create-user",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "bench",
+            "--role",
+            "admin",
+            "--password-stdin",
             stdin=PASSWORD + "\n",
         )
         await server.start()
@@ -410,8 +417,10 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
 ROWS: list[tuple[str, Callable[[dict[str, float]], str], str]] = [
     (
         "one chat at a time, p50 / p99 (ms)",
-        lambda r: f"{r['seq_p50']} / {r['seq_p99']} (direct {r['seq_direct_p50']} / {r['seq_direct_p99']}; "
-        f"+{r['seq_p50'] - r['seq_direct_p50']:.1f} / +{r['seq_p99'] - r['seq_direct_p99']:.1f})",
+        lambda r: (
+            f"{r['seq_p50']} / {r['seq_p99']} (direct {r['seq_direct_p50']} / {r['seq_direct_p99']}; "
+            f"+{r['seq_p50'] - r['seq_direct_p50']:.1f} / +{r['seq_p99'] - r['seq_direct_p99']:.1f})"
+        ),
         "overhead ≤ +3 / +10",
     ),
     (
@@ -421,7 +430,9 @@ ROWS: list[tuple[str, Callable[[dict[str, float]], str], str]] = [
     ),
     (
         "50 at a time, turns/s",
-        lambda r: f"{r['par_rate']} (direct {r['par_direct_rate']}; {100 * r['par_rate'] / r['par_direct_rate']:.0f} %)",
+        lambda r: (
+            f"{r['par_rate']} (direct {r['par_direct_rate']}; {100 * r['par_rate'] / r['par_direct_rate']:.0f} %)"
+        ),
         "≥ 50 % of direct",
     ),
     ("200 concurrent, upstream 1 s: wall (s)", lambda r: f"{r['c200_wall_s']}", "≤ 1.5"),

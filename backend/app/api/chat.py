@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import Row
 
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
 from app.models import Candidate, ChatMessage, Role, User
@@ -34,7 +35,7 @@ async def read_history(
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1)] = None,
-) -> list[ChatMessage]:
+) -> list[Row[Any]]:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
     return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
 
@@ -101,8 +102,8 @@ async def regenerate(
     return await _answer(session, chain, settings, candidate, question, user)
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 @router.post(
@@ -127,7 +128,7 @@ async def stream_message(
     if message.role == Role.ASSISTANT:
         await session.commit()
 
-        async def stored_only() -> AsyncIterator[str]:
+        async def stored_only() -> AsyncIterator[bytes]:
             yield _sse("done", {"assistant_message": stored})
 
         return StreamingResponse(stored_only(), media_type="text/event-stream")
@@ -154,13 +155,13 @@ async def stream_message(
     tasks.add(task)
     task.add_done_callback(tasks.discard)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[bytes]:
         yield _sse("start", {"user_message": stored})
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                yield b": keep-alive\n\n"
                 continue
             if item is None:
                 return

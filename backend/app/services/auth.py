@@ -155,9 +155,7 @@ def _forget_now_and_after_commit(session: AsyncSession, forget: Any) -> None:
     event.listen(session.sync_session, "after_commit", after_commit, once=True)
 
 
-async def resolve(
-    session: AsyncSession, token: str, *, cache_seconds: float = 0.0
-) -> tuple[AuthSession, User] | None:
+async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0.0) -> tuple[AuthSession, User] | None:
     """The login and its user, or None if the token is unknown, revoked, expired or the user is deactivated."""
     digest = token_hash(token)
     cache = cache_of(session) if cache_seconds > 0 else None

@@ -12,7 +12,7 @@ from contextlib import aclosing
 from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
@@ -51,16 +51,19 @@ def validate_content(content: str, settings: Settings) -> str:
 
 async def history(
     session: AsyncSession, candidate_id: int, *, limit: int | None = None, before_id: int | None = None
-) -> list[ChatMessage]:
-    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`."""
-    query = select(ChatMessage).where(ChatMessage.candidate_id == candidate_id)
+) -> list[Row[Any]]:
+    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`.
+
+    Plain rows, not ORM objects: the history is only read and shown, and a long chat loads several times
+    faster without the identity map (each row is validated once, into `ChatMessagePublic`, by the route)."""
+    query = select(*ChatMessage.__table__.columns).where(ChatMessage.candidate_id == candidate_id)
     if before_id is not None:
         query = query.where(ChatMessage.id < before_id)
     if limit is None:
-        rows = await session.scalars(query.order_by(ChatMessage.created_at, ChatMessage.id))
-        return list(rows)
-    rows = await session.scalars(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
-    return list(reversed(list(rows)))
+        result = await session.execute(query.order_by(ChatMessage.created_at, ChatMessage.id))
+        return list(result.all())
+    result = await session.execute(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
+    return list(reversed(result.all()))
 
 
 async def add_message(session: AsyncSession, candidate: Candidate, role: Role, content: str) -> ChatMessage:

@@ -9,7 +9,6 @@ import sys
 import time
 
 import httpx
-
 import pytest
 from sqlalchemy import text
 
