@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
         metrics = Metrics()
-        chain = build_chain(settings, observer=Telemetry(settings, session_factory, metrics))
+        telemetry = Telemetry(settings, session_factory, metrics)
+        chain = build_chain(settings, observer=telemetry)
+        app.state.telemetry = telemetry
         app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine

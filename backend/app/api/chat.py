@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Row
 
 from app.ai.errors import AllProvidersFailed
-from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
+from app.api.deps import (
+    ChainDep,
+    CurrentCandidate,
+    CurrentUser,
+    SessionDep,
+    SessionFactoryDep,
+    SettingsDep,
+    TelemetryDep,
+)
 from app.models import Candidate, ChatMessage, Role, User
 from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
 from app.services import candidates
@@ -43,18 +51,23 @@ async def read_history(
 async def _answer(
     session: SessionDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
     candidate: Candidate,
     question: ChatMessage,
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
     request = await chat_service.build_request(session, settings, candidate, question)
-    # The user's message is durable before any provider is called: nothing after this can lose it.
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    # Commit point: the user's message (and the turn's quota reservation) is durable before any provider is
+    # called, so nothing after this can lose it. The request's own commit stores the outcome with its usage.
     await session.commit()
     try:
-        result = await chain.complete(request)
+        with telemetry.accounting(turn):
+            result = await chain.complete(request)
     except AllProvidersFailed as failure:
         await chat_service.mark_failed(session, question, failure)
+        await telemetry.end_turn(session, turn)
         body = ChatFailurePublic(
             detail=failure.user_message,
             user_message_id=question.id,
@@ -63,6 +76,7 @@ async def _answer(
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     reply = await chat_service.store_reply(session, question, result)
     await chat_service.audit_reply(session, user.id, user.email, reply)
+    await telemetry.end_turn(session, turn)
     return ChatTurnPublic(
         user_message=ChatMessagePublic.model_validate(question),
         assistant_message=ChatMessagePublic.model_validate(reply),
@@ -71,7 +85,12 @@ async def _answer(
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
 async def post_message(
-    body: ChatMessageCreate, user: CurrentUser, session: SessionDep, chain: ChainDep, settings: SettingsDep
+    body: ChatMessageCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    chain: ChainDep,
+    telemetry: TelemetryDep,
+    settings: SettingsDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
@@ -79,7 +98,7 @@ async def post_message(
     message = await chat_service.add_message(session, candidate, Role(body.role), content)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, settings, candidate, message, user)
+    return await _answer(session, chain, telemetry, settings, candidate, message, user)
 
 
 @router.post(
@@ -94,12 +113,13 @@ async def regenerate(
     user: CurrentUser,
     session: SessionDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, settings, candidate, question, user)
+    return await _answer(session, chain, telemetry, settings, candidate, question, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -118,6 +138,7 @@ async def stream_message(
     session: SessionDep,
     session_factory: SessionFactoryDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
@@ -134,7 +155,9 @@ async def stream_message(
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     llm_request = await chat_service.build_request(session, settings, candidate, message)
-    # Durable before any provider is called, and before the detached task touches the row.
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    # Commit point: the message (and the turn's quota reservation) is durable before any provider is called,
+    # and before the detached task touches the row.
     await session.commit()
 
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
@@ -145,7 +168,14 @@ async def stream_message(
     async def run() -> None:
         try:
             await chat_service.run_streamed_turn(
-                session_factory, chain, message.id, llm_request, emit, actor=(user.id, user.email)
+                session_factory,
+                chain,
+                message.id,
+                llm_request,
+                emit,
+                actor=(user.id, user.email),
+                telemetry=telemetry,
+                turn=turn,
             )
         finally:
             queue.put_nowait(None)

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
+from app.ai.telemetry import Telemetry
 from app.core.config import Settings
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
@@ -40,6 +41,10 @@ def get_chain(request: Request) -> ProviderChain:
     return request.app.state.chain  # type: ignore[no-any-return]
 
 
+def get_telemetry(request: Request) -> Telemetry:
+    return request.app.state.telemetry  # type: ignore[no-any-return]
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -49,6 +54,7 @@ def get_settings_dep(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
+TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
+from app.ai.telemetry import Telemetry, TurnUsage
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
@@ -162,6 +163,12 @@ async def build_request(
     )
 
 
+async def begin_turn(session: AsyncSession, chain: ProviderChain, telemetry: Telemetry) -> TurnUsage:
+    """The quota reservation of the turn, in the transaction that stores the user's message (call it just
+    before that commit: the reservation holds the daily counter's row lock until then)."""
+    return await telemetry.begin_turn(session, [slot.provider.name for slot in chain.slots])
+
+
 async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMResult) -> ChatMessage:
     question.status = MessageStatus.OK
     question.error = None
@@ -218,29 +225,39 @@ async def run_streamed_turn(
     emit: Callable[[str, dict[str, Any]], None],
     *,
     actor: tuple[int, str],
+    telemetry: Telemetry,
+    turn: TurnUsage,
 ) -> None:
-    """Run the chain for a stored question and store the outcome with its own sessions.
+    """Run the chain for a stored question and store the outcome (with the turn's usage) in one transaction.
 
     Runs as a task detached from the HTTP response, so a client that disconnects does not stop the
     reply from being completed and stored.
     """
+    result: LLMResult | None = None
     try:
-        async with aclosing(chain.stream(request)) as events:
-            async for event in events:
-                if isinstance(event, Delta):
-                    emit("delta", {"text": event.text})
-                elif isinstance(event, Restart):
-                    emit("restart", {"failed_provider": event.failed_provider, "reason": event.reason})
-                else:
-                    async with session_factory() as session, session.begin():
-                        question = await session.get_one(ChatMessage, question_id)
-                        reply = await store_reply(session, question, event.result)
-                        await audit_reply(session, *actor, reply)
-                    emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
+        with telemetry.accounting(turn):
+            async with aclosing(chain.stream(request)) as events:
+                async for event in events:
+                    if isinstance(event, Delta):
+                        emit("delta", {"text": event.text})
+                    elif isinstance(event, Restart):
+                        emit("restart", {"failed_provider": event.failed_provider, "reason": event.reason})
+                    else:
+                        result = event.result
+                        break  # closing the stream reports the winning call to the turn's accounting
+        assert result is not None, "chain stream ended without Done"
+        # Commit point: the reply, its audit record and the turn's usage become durable together.
+        async with session_factory() as session, session.begin():
+            question = await session.get_one(ChatMessage, question_id)
+            reply = await store_reply(session, question, result)
+            await audit_reply(session, *actor, reply)
+            await telemetry.end_turn(session, turn)
+        emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():
             question = await session.get_one(ChatMessage, question_id)
             await mark_failed(session, question, failure)
+            await telemetry.end_turn(session, turn)
         emit(
             "error",
             {
@@ -255,4 +272,5 @@ async def run_streamed_turn(
             question = await session.get_one(ChatMessage, question_id)
             question.status = MessageStatus.FAILED
             question.error = INTERNAL_ERROR
+            await telemetry.end_turn(session, turn)
         emit("error", {"detail": INTERNAL_ERROR, "user_message_id": question_id, "attempts": []})
