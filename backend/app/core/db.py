@@ -26,10 +26,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
-    if url.database not in (None, "", ":memory:"):
+    else:
         # Sized to the concurrency of one process, so a burst of turns does not open and close connections per
         # request; no ping per checkout (a round trip each time): connections are recycled by age instead, and a
-        # connection found dead is discarded with the whole pool by SQLAlchemy's disconnect handling.
+        # connection found dead is discarded with the whole pool by SQLAlchemy's disconnect handling. (SQLite
+        # keeps SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
         kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
         kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
         kwargs["pool_recycle"] = settings.DATABASE_POOL_RECYCLE_SECONDS
