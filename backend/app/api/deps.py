@@ -33,19 +33,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
+# The app-state lookups are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool,
+# a thread hop per dependency per request.
+async def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.session_factory  # type: ignore[no-any-return]
 
 
-def get_chain(request: Request) -> ProviderChain:
+async def get_chain(request: Request) -> ProviderChain:
     return request.app.state.chain  # type: ignore[no-any-return]
 
 
-def get_telemetry(request: Request) -> Telemetry:
+async def get_telemetry(request: Request) -> Telemetry:
     return request.app.state.telemetry  # type: ignore[no-any-return]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import aclosing
+from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -115,14 +116,20 @@ def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | N
             f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
             f"{document.summary} Рекомендация: {document.recommendation}"
         )
-    resume = redact_contacts((candidate.resume_text or "").strip())
-    if resume:
-        if len(resume) > settings.CHAT_RESUME_CHARS:
-            resume = resume[: settings.CHAT_RESUME_CHARS] + "\n[…резюме сокращено…]"
-        lines.append(f"<resume>\n{neutralise_delimiters(resume)}\n</resume>")
-    else:
-        lines.append("Резюме не загружено.")
+    lines.append(_resume_block(candidate.resume_text or "", settings.CHAT_RESUME_CHARS))
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _resume_block(resume_text: str, limit: int) -> str:
+    """The resume as the model sees it. Pure, and the same for every turn about a candidate: cached, so a chat
+    does not run the contact-redacting expressions over the whole resume on every message."""
+    resume = redact_contacts(resume_text.strip())
+    if not resume:
+        return "Резюме не загружено."
+    if len(resume) > limit:
+        resume = resume[:limit] + "\n[…резюме сокращено…]"
+    return f"<resume>\n{neutralise_delimiters(resume)}\n</resume>"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -135,14 +142,14 @@ async def build_request(
 ) -> LLMRequest:
     """System prompt with the profile, vacancy and latest analysis, then the latest turns up to `question`,
     trimmed to the context budget."""
-    recent = list(
-        await session.scalars(
-            select(ChatMessage)
+    recent = (
+        await session.execute(
+            select(ChatMessage.role, ChatMessage.content)  # two columns as plain rows: only the text is needed
             .where(ChatMessage.candidate_id == candidate.id, ChatMessage.id <= question.id)
             .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
             .limit(settings.CHAT_HISTORY_MESSAGES)
         )
-    )
+    ).all()
     vacancy = await session.get(Vacancy, candidate.vacancy_id) if candidate.vacancy_id is not None else None
     latest = await analysis.latest(session, candidate.id)
     system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, vacancy, latest, settings)}"
