@@ -1,10 +1,10 @@
-# The two commands of the README: `make run` and `make test`. Each sets up .venv itself.
+# The commands of the README: `make run`, `make test` and `make bench`. Each sets up .venv itself.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench
 
 $(STAMP): backend/pyproject.toml backend/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	cd backend && ../$(BIN)/ruff check app tests && ../$(BIN)/ruff format --check app tests && ../$(BIN)/mypy app
+
+# Nexus vs a direct GigaChat SDK call to the same fake, on PostgreSQL (BENCH_PG_URL, a server it may create
+# databases on) and SQLite; prints the table of bench/README.md. BENCH_ARGS="--repeat 3" for medians.
+bench: $(STAMP)
+	$(BIN)/python bench/chat_bench.py $(BENCH_ARGS)

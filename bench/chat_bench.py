@@ -1,223 +1,491 @@
-"""Measure what the backend adds to a chat turn, against the local fake GigaChat/OpenRouter.
+"""Side-by-side cost of a chat turn: Nexus vs a direct `gigachat` SDK call to the same fake, in one run.
 
-    .venv/bin/python bench/chat_bench.py [--turns 200] [--concurrency 8]
+    make bench                                     # PostgreSQL and SQLite, prints the table
+    .venv/bin/python bench/chat_bench.py --repeat 3 --databases postgresql,sqlite [--json out.json]
 
-Reports p50/p95/max latency of `POST /api/chat/` and of the first `delta` of `POST /api/chat/stream`, the same
-for a turn that falls back to OpenRouter, and the process's peak RSS. The fake answers with no artificial
-delay, so the numbers are our overhead (HTTP, DB writes, prompt building, SDK) on this machine.
+For each database it starts, as separate processes: the fake GigaChat (bench/fake_server.py, answering with
+no latency unless told otherwise) and one Nexus server (`nexus-ai serve`, a real uvicorn process) on a fresh
+database (PostgreSQL: a database it creates on BENCH_PG_URL and drops at the end; SQLite: a temp file). The
+same client process then measures:
+
+- one chat at a time: `POST /api/chat/` vs the SDK's `astream` of the same prompt, p50 / p99;
+- 50 at a time: the same, throughput (turns/s) and p50 / p99;
+- server CPU per turn: the server process's CPU time (/proc/<pid>/stat) over the 50-at-a-time batch / turns;
+- 200 concurrent chats with the fake answering after 1 s: wall time until all 200 are answered;
+- `GET /api/chat/{id}` of a 200-message candidate in a 10,000-message table, p50;
+- the server's RSS while 200 streams (`POST /api/chat/stream`) are open.
+
+With `--repeat N` every database is measured N times on a fresh server and database; the table shows medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import logging
 import os
-import resource
+import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
-import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "backend"))
 
-from app.core import migrations
-from app.core.config import Settings
-from app.core.db import create_engine
-from app.main import create_app
-from app.models import UserRole
-from app.services import auth, users
-from tests.fake_upstream import FakeUpstream, Fault
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RESUME = "Python-разработчик, 6 лет опыта: FastAPI, PostgreSQL, Redis, Docker, Kubernetes. " * 30
+QUESTION = "Какой у кандидата опыт с PostgreSQL?"
+HISTORY_TOTAL = 10_000
+HISTORY_TARGET = 200
+PASSWORD = "bench-password-123"
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield
+# ----------------------------------------------------------------------------- helpers
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
+def quantile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
 
 
-async def timed(
-    count: int, concurrency: int, call: Callable[[int], Awaitable[float]]
-) -> list[float]:
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> float:
-        async with semaphore:
-            return await call(i)
-
-    return list(await asyncio.gather(*(one(i) for i in range(count))))
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
 
 
-async def sdk_baseline(fake: FakeUpstream, turns: int) -> dict[str, float]:
-    """The fake's own latency through the GigaChat SDK: subtract it to get what the backend adds."""
-    from gigachat import GigaChat
-
-    client = GigaChat(
-        base_url=fake.gigachat_base_url,
-        auth_url=fake.gigachat_auth_url,
-        credentials=fake.credentials,
-        scope=fake.scope,
-        model="GigaChat-2",
-    )
-    payload = {
-        "model": "GigaChat-2",
-        "messages": [{"role": "user", "content": "Вопрос"}],
-    }
-
-    async def call(_: int) -> float:
-        started = time.perf_counter()
-        async for _chunk in client.astream(payload):
-            pass
-        return time.perf_counter() - started
-
-    await call(0)
-    samples = await timed(turns, 1, call)
-    await client.aclose()
-    return percentiles(samples)
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def main(turns: int, concurrency: int) -> dict[str, object]:
-    fake = FakeUpstream().start()
-    fake.chunk_delay = 0.0
-    fake.scope = (
-        "GIGACHAT_API_B2B"  # PERS would serialise everything to one request at a time
-    )
-    workdir = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        DATABASE_URL=os.environ.get(
-            "BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        ),
-        GIGACHAT_API_KEY=fake.credentials,
-        GIGACHAT_SCOPE="GIGACHAT_API_B2B",
-        GIGACHAT_BASE_URL=fake.gigachat_base_url,
-        GIGACHAT_AUTH_URL=fake.gigachat_auth_url,
-        OPENROUTER_API_KEY=fake.openrouter_api_key,
-        OPENROUTER_BASE_URL=fake.openrouter_base_url,
-        LOG_LEVEL="ERROR",
-    )
-    engine = create_engine(settings)
-    await migrations.upgrade(engine)
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmRSS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_batch(count: int, concurrency: int, call: Callable[[int], Awaitable[float]]) -> tuple[list[float], float]:
+    """`count` calls, `concurrency` at a time; returns each call's latency and the batch's wall time."""
+    queue = iter(range(count))
+    samples: list[float] = []
+
+    async def worker() -> None:
+        for i in queue:
+            samples.append(await call(i))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return samples, time.perf_counter() - started
+
+
+class Fake:
+    """bench/fake_server.py in its own process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "fake_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.info: dict[str, str] = json.loads(self.proc.stdout.readline())
+
+    def latency(self, seconds: float) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"latency {seconds}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "ok"
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(10)
+
+
+# ----------------------------------------------------------------------------- databases
+
+
+async def create_pg_database() -> tuple[str, str]:
+    import asyncpg
+
+    name = f"nexus_bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return name, f"{base}/{name}"
+
+
+async def drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def seed_history(database_url: str, candidate_ids: list[int], target_id: int) -> None:
+    """HISTORY_TARGET messages for `target_id`, the rest of HISTORY_TOTAL spread over the other candidates."""
+    from sqlalchemy import insert
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.models import ChatMessage
+
+    engine = create_async_engine(database_url)
+    start = datetime.now(UTC) - timedelta(days=30)
+    rows: list[dict[str, Any]] = []
+    others = HISTORY_TOTAL - HISTORY_TARGET
+    owners = [target_id] * HISTORY_TARGET + [candidate_ids[i % len(candidate_ids)] for i in range(others)]
+    for i, owner in enumerate(owners):
+        assistant = i % 2 == 1
+        rows.append(
+            {
+                "candidate_id": owner,
+                "role": "assistant" if assistant else "user",
+                "content": ("Кандидат работал с PostgreSQL 5 лет, проектировал схемы и индексы. " * 6)
+                if assistant
+                else QUESTION,
+                "created_at": start + timedelta(seconds=i),
+                "status": "ok",
+                "provider": "gigachat" if assistant else None,
+                "model": "GigaChat-2" if assistant else None,
+                "prompt_tokens": 900 if assistant else None,
+                "completion_tokens": 60 if assistant else None,
+                "latency_ms": 800 if assistant else None,
+                "ttft_ms": 200 if assistant else None,
+                "attempts": [],
+            }
+        )
+    async with engine.begin() as conn:
+        for offset in range(0, len(rows), 1000):
+            await conn.execute(insert(ChatMessage), rows[offset : offset + 1000])
     await engine.dispose()
 
-    app = create_app(settings)
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    async with app.state.session_factory() as session, session.begin():
-        admin = await users.create(
-            session,
-            email="bench@example.com",
-            display_name="bench",
-            password="bench-password",
-            role=UserRole.ADMIN,
+
+# ----------------------------------------------------------------------------- one measurement
+
+
+class Server:
+    """`nexus-ai serve` as a subprocess against `database_url` and the fake."""
+
+    def __init__(self, database_url: str, fake: Fake, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        info = fake.info
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(workdir)),
+            "ENVIRONMENT": "production",
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(workdir / "data"),
+            "GIGACHAT_API_KEY": info["credentials"],
+            "GIGACHAT_SCOPE": info["scope"],
+            "GIGACHAT_BASE_URL": info["gigachat_base_url"],
+            "GIGACHAT_AUTH_URL": info["gigachat_auth_url"],
+            "OPENROUTER_API_KEY": info["openrouter_api_key"],
+            "OPENROUTER_BASE_URL": info["openrouter_base_url"],
+            # A B2B account with room for the team: the chain's own limits must not be what is measured.
+            "GIGACHAT_MAX_CONCURRENCY": "400",
+            "OPENROUTER_MAX_CONCURRENCY": "400",
+            "LLM_QUEUE_SIZE": "400",
+            "GIGACHAT_DAILY_LIMIT": "1000000",
+            "LOG_LEVEL": "INFO",
+        }
+        self.log = open(workdir / "server.log", "ab")  # noqa: SIM115
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str, stdin: str | None = None) -> None:
+        subprocess.run(
+            [str(BIN / "nexus-ai"), *args],
+            env=self.env,
+            input=stdin.encode() if stdin else None,
+            check=True,
+            stdout=self.log,
+            stderr=self.log,
         )
-        token = (await auth.issue(session, settings, admin)).token
 
-    results: dict[str, object] = {}
-    results["fake_upstream_alone"] = await sdk_baseline(fake, turns)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
-    ) as client:
-        candidate = (
-            await client.post(
-                "/api/candidates/",
-                json={"full_name": "Бенчмарк", "resume_text": "Python " * 300},
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(BIN / "nexus-ai"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"{self.base}/health")).status_code < 500:
+                        return
+                except httpx.TransportError:
+                    pass
+                if self.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"server did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(60)
+        self.log.close()
+
+
+async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
+    from gigachat import GigaChat
+
+    workdir = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
+    pg_name: str | None = None
+    if database == "postgresql":
+        pg_name, database_url = await create_pg_database()
+    else:
+        database_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    fake = Fake()
+    server = Server(database_url, fake, workdir)
+    out: dict[str, float] = {}
+    try:
+        server.cli("db", "upgrade")
+        server.cli(
+            "create-user",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "bench",
+            "--role",
+            "admin",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        await server.start()
+        assert server.proc is not None
+        pid = server.proc.pid
+        # Idle connections expire before uvicorn's 5 s keep-alive does, so no request meets a closing socket.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+        async with httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits) as client:
+            login = await client.post("/api/auth/login", data={"username": "bench@example.com", "password": PASSWORD})
+            login.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            client.cookies.clear()  # bearer only: cookie writes would need the CSRF header
+            candidates: list[int] = []
+            for i in range(50):
+                response = await client.post(
+                    "/api/candidates/",
+                    json={"full_name": f"Кандидат {i}", "position": "Backend", "resume_text": RESUME},
+                )
+                response.raise_for_status()
+                candidates.append(response.json()["id"])
+            target = (
+                await client.post("/api/candidates/", json={"full_name": "История", "resume_text": RESUME})
+            ).json()["id"]
+            await seed_history(database_url, candidates, target)
+
+            async def turn(i: int) -> float:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/chat/",
+                    json={"candidate_id": candidates[i % len(candidates)], "role": "user", "content": QUESTION},
+                )
+                elapsed = time.perf_counter() - started
+                if response.status_code != 201:
+                    raise RuntimeError(f"turn failed: {response.status_code} {response.text[:300]}")
+                if response.json()["assistant_message"]["provider"] != "gigachat":
+                    raise RuntimeError("the turn was not answered by GigaChat: the bench measured a fallback")
+                return elapsed
+
+            # The direct call sends what Nexus sends for a turn: the system prompt with the resume, the question.
+            info = fake.info
+            sdk = GigaChat(
+                base_url=info["gigachat_base_url"],
+                auth_url=info["gigachat_auth_url"],
+                credentials=info["credentials"],
+                scope=info["scope"],
+                model="GigaChat-2",
+                timeout=120,
+                max_connections=400,
             )
-        ).json()
-
-        async def blocking(i: int) -> float:
-            started = time.perf_counter()
-            response = await client.post(
-                "/api/chat/",
-                json={
-                    "candidate_id": candidate["id"],
-                    "role": "user",
-                    "content": f"Вопрос {i}",
-                },
-            )
-            assert response.status_code == 201, response.text
-            return time.perf_counter() - started
-
-        async def first_delta(i: int) -> float:
-            started = time.perf_counter()
-            body = {
-                "candidate_id": candidate["id"],
-                "role": "user",
-                "content": f"Поток {i}",
+            payload = {
+                "model": "GigaChat-2",
+                "messages": [
+                    {"role": "system", "content": "Вы — HR-ассистент рекрутера.\n" + RESUME},
+                    {"role": "user", "content": QUESTION},
+                ],
+                "temperature": 0.7,
+                "max_tokens": 2000,
             }
-            elapsed: float | None = None
-            async with client.stream("POST", "/api/chat/stream", json=body) as response:
-                async for line in response.aiter_lines():
-                    if line == "event: delta" and elapsed is None:
-                        elapsed = time.perf_counter() - started
-            assert elapsed is not None, "no delta"
-            return elapsed
 
-        await timed(10, 1, blocking)  # warm-up: OAuth, connection pools, SQLite pages
-        results["post_chat_sequential"] = percentiles(await timed(turns, 1, blocking))
-        results[f"post_chat_concurrency_{concurrency}"] = percentiles(
-            await timed(turns, concurrency, blocking)
-        )
-        results["stream_first_delta_sequential"] = percentiles(
-            await timed(turns, 1, first_delta)
-        )
-        fake.gigachat.set_default(Fault.status(503))
-        results["post_chat_with_fallback_sequential"] = percentiles(
-            await timed(turns // 2, 1, blocking)
-        )
-        fake.gigachat.set_default(None)
-        history = await client.get(f"/api/chat/{candidate['id']}")
-        results["history_messages"] = len(history.json())
-        started = time.perf_counter()
-        for _ in range(20):
-            await client.get(f"/api/chat/{candidate['id']}")
-        results["get_history_ms_avg"] = round(
-            (time.perf_counter() - started) / 20 * 1000, 1
-        )
+            async def direct(_: int) -> float:
+                started = time.perf_counter()
+                async for _chunk in sdk.astream(payload):
+                    pass
+                return time.perf_counter() - started
 
-    server.should_exit = True
-    await task
-    fake.stop()
-    results["peak_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            await run_batch(30, 1, turn)  # warm-up: OAuth, pools, caches
+            await run_batch(30, 1, direct)
+
+            seq, _ = await run_batch(args.turns, 1, turn)
+            seq_direct, _ = await run_batch(args.turns, 1, direct)
+            out["seq_p50"], out["seq_p99"] = ms(quantile(seq, 0.5)), ms(quantile(seq, 0.99))
+            out["seq_direct_p50"], out["seq_direct_p99"] = ms(quantile(seq_direct, 0.5)), ms(quantile(seq_direct, 0.99))
+
+            cpu_before = cpu_seconds(pid)
+            par, wall = await run_batch(args.parallel_turns, 50, turn)
+            out["cpu_ms_per_turn"] = round((cpu_seconds(pid) - cpu_before) * 1000 / args.parallel_turns, 2)
+            par_direct, wall_direct = await run_batch(args.parallel_turns, 50, direct)
+            out["par_p50"], out["par_p99"] = ms(quantile(par, 0.5)), ms(quantile(par, 0.99))
+            out["par_direct_p50"], out["par_direct_p99"] = ms(quantile(par_direct, 0.5)), ms(quantile(par_direct, 0.99))
+            out["par_rate"] = round(args.parallel_turns / wall, 1)
+            out["par_direct_rate"] = round(args.parallel_turns / wall_direct, 1)
+            await sdk.aclose()
+
+            history: list[float] = []
+            for _ in range(args.history_reads):
+                started = time.perf_counter()
+                response = await client.get(f"/api/chat/{target}")
+                history.append(time.perf_counter() - started)
+                if len(response.json()) != HISTORY_TARGET:
+                    raise RuntimeError("unexpected history length")
+            out["history_p50"] = ms(quantile(history, 0.5))
+
+            fake.latency(1.0)
+            _, wall_200 = await run_batch(200, 200, turn)
+            out["c200_wall_s"] = round(wall_200, 2)
+
+            fake.latency(3.0)
+            opened = 0
+            peak = rss_mb(pid)
+
+            async def stream(i: int) -> float:
+                nonlocal opened
+                body = {"candidate_id": candidates[i % len(candidates)], "role": "user", "content": QUESTION}
+                done = False
+                async with streamer.stream("POST", "/api/chat/stream", json=body) as response:
+                    response.raise_for_status()
+                    async for line in response.aiter_lines():
+                        if line == "event: start":
+                            opened += 1
+                        elif line == "event: done":
+                            done = True
+                if not done:
+                    raise RuntimeError("a stream ended without `done`")
+                return 0.0
+
+            streamer = httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits, headers=client.headers)
+            streams = asyncio.ensure_future(run_batch(200, 200, stream))
+            while not streams.done():
+                peak = max(peak, rss_mb(pid))
+                await asyncio.sleep(0.05)
+            await streams
+            await streamer.aclose()
+            if opened != 200:
+                raise RuntimeError(f"only {opened} of 200 streams started")
+            out["rss_200_streams_mb"] = peak
+            fake.latency(0)
+    finally:
+        server.stop()
+        fake.stop()
+        if pg_name is not None:
+            await drop_pg_database(pg_name)
+    return out
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+ROWS: list[tuple[str, Callable[[dict[str, float]], str], str]] = [
+    (
+        "one chat at a time, p50 / p99 (ms)",
+        lambda r: (
+            f"{r['seq_p50']} / {r['seq_p99']} (direct {r['seq_direct_p50']} / {r['seq_direct_p99']}; "
+            f"+{r['seq_p50'] - r['seq_direct_p50']:.1f} / +{r['seq_p99'] - r['seq_direct_p99']:.1f})"
+        ),
+        "overhead ≤ +3 / +10",
+    ),
+    (
+        "50 at a time, p50 / p99 (ms)",
+        lambda r: f"{r['par_p50']} / {r['par_p99']} (direct {r['par_direct_p50']} / {r['par_direct_p99']})",
+        "",
+    ),
+    (
+        "50 at a time, turns/s",
+        lambda r: (
+            f"{r['par_rate']} (direct {r['par_direct_rate']}; {100 * r['par_rate'] / r['par_direct_rate']:.0f} %)"
+        ),
+        "≥ 50 % of direct",
+    ),
+    ("200 concurrent, upstream 1 s: wall (s)", lambda r: f"{r['c200_wall_s']}", "≤ 1.5"),
+    ("server CPU per turn (ms)", lambda r: f"{r['cpu_ms_per_turn']}", "≤ 3"),
+    ("history, 200 of 10k messages, p50 (ms)", lambda r: f"{r['history_p50']}", "≤ 5"),
+    ("RSS with 200 open streams (MB)", lambda r: f"{r['rss_200_streams_mb']}", "≤ 200"),
+]
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+
+
+def table(results: dict[str, dict[str, float]], repeat: int) -> str:
+    names = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+    header = "| measure | " + " | ".join(names[d] for d in results) + " | goal |"
+    lines = [header, "|---" * (len(results) + 2) + "|"]
+    for label, cell, goal in ROWS:
+        lines.append(f"| {label} | " + " | ".join(cell(r) for r in results.values()) + f" | {goal} |")
+    cpu = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    lines.append("")
+    lines.append(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}, "
+        f"median of {repeat} run(s) per database."
     )
-    results["database"] = settings.DATABASE_URL.split(":")[0]
-    return results
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, dict[str, float]] = {}
+    raw: dict[str, list[dict[str, float]]] = {}
+    for database in args.databases.split(","):
+        raw[database] = []
+        for i in range(args.repeat):
+            print(f"… {database}, run {i + 1} of {args.repeat}", file=sys.stderr, flush=True)
+            raw[database].append(await measure(database, args))
+            print(json.dumps(raw[database][-1]), file=sys.stderr, flush=True)
+        results[database] = median_run(raw[database])
+    if args.json:
+        Path(args.json).write_text(json.dumps({"median": results, "runs": raw}, indent=2))
+    print(table(results, args.repeat))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.ERROR)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
-    print(
-        json.dumps(
-            asyncio.run(main(args.turns, args.concurrency)),
-            ensure_ascii=False,
-            indent=2,
-        )
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", default="postgresql,sqlite")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--turns", type=int, default=300, help="one-at-a-time turns per side")
+    parser.add_argument("--parallel-turns", type=int, default=1000, help="turns per side at 50 at a time")
+    parser.add_argument("--history-reads", type=int, default=100)
+    parser.add_argument("--json", help="also write every run's figures to this file")
+    asyncio.run(main(parser.parse_args()))

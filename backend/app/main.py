@@ -56,13 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics = Metrics()
         tracing = install_tracing(settings)
         owner = instance_id()
-        chain = build_chain(
-            settings,
-            observer=Telemetry(settings, session_factory, metrics),
-            session_factory=session_factory,
-            holder=owner,
-        )
+        telemetry = Telemetry(settings, session_factory, metrics)
+        chain = build_chain(settings, observer=telemetry, session_factory=session_factory, holder=owner)
         turn_leases = TurnLeases(session_factory, settings, owner)
+        app.state.telemetry = telemetry
         app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine

@@ -1,9 +1,18 @@
 """What the provider chain reports: daily usage and the GigaChat quota (in the database, so every instance
-agrees), Prometheus metrics, and one log line per AI call."""
+agrees), Prometheus metrics, and one log line per AI call.
+
+A chat turn keeps its accounting in its own two transactions (`TurnUsage`): the quota is reserved in the
+transaction that stores the user's message, and the usage of every call is recorded in the one that stores the
+reply (or the failure). Other AI calls (analysis) reserve and record in transactions of their own.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib.metadata import entry_points
 from typing import Any
@@ -86,6 +95,21 @@ class Metrics:
             self.breaker.labels(slot.provider.name).set(_BREAKER_VALUES[state])
 
 
+@dataclass
+class TurnUsage:
+    """One chat turn's AI accounting, carried from its first transaction to its last."""
+
+    reserved: set[str] = field(default_factory=set)
+    """Providers with today's request reserved in the first transaction and not yet used by a call."""
+    full: set[str] = field(default_factory=set)
+    """Providers whose daily limit was reached when the turn began."""
+    calls: list[CallRecord] = field(default_factory=list)
+    """Finished calls, recorded in the last transaction."""
+
+
+_turn: ContextVar[TurnUsage | None] = ContextVar("nexus_turn_usage", default=None)
+
+
 class Telemetry:
     """The chain's observer."""
 
@@ -98,25 +122,92 @@ class Telemetry:
     def _limited(self, provider: str) -> bool:
         return provider == "gigachat" and self.settings.GIGACHAT_DAILY_LIMIT > 0
 
+    def _quota_error(self) -> ProviderError:
+        limit = self.settings.GIGACHAT_DAILY_LIMIT
+        return ProviderError(ErrorKind.QUOTA, f"{limit} из {limit} за сегодня")
+
+    def _note_count(self, reserved: int) -> None:
+        limit = self.settings.GIGACHAT_DAILY_LIMIT
+        used_before = reserved - 1
+        if used_before >= limit * QUOTA_WARNING_SHARE and self._warned_on != today():
+            self._warned_on = today()
+            logger.warning("GigaChat daily quota at %d of %d requests (80%% reached)", used_before, limit)
+
     async def admit(self, provider: str) -> ProviderError | None:
         """For a limited provider, reserve today's request before sending it: the increment and the check are
-        one statement, so simultaneous requests (from any instance) can never overshoot the limit."""
+        one statement, so simultaneous requests (from any instance) can never overshoot the limit. A chat turn
+        has made that reservation already, in the transaction that stored its message."""
         if not self._limited(provider):
             return None
-        limit = self.settings.GIGACHAT_DAILY_LIMIT
+        turn = _turn.get()
+        if turn is not None and provider in turn.reserved:
+            turn.reserved.discard(provider)
+            return None
+        if turn is not None and provider in turn.full:
+            turn.full.discard(provider)
+            return self._quota_error()
         try:
-            reserved = await reserve_request(self.session_factory, provider, limit)
+            reserved = await reserve_request(self.session_factory, provider, self.settings.GIGACHAT_DAILY_LIMIT)
         except Exception:
             # Counting must never cost the recruiter an answer: without the database, let the call through.
             logger.exception("could not reserve GigaChat quota")
             return None
         if reserved is None:
-            return ProviderError(ErrorKind.QUOTA, f"{limit} из {limit} за сегодня")
-        used_before = reserved - 1
-        if used_before >= limit * QUOTA_WARNING_SHARE and self._warned_on != today():
-            self._warned_on = today()
-            logger.warning("GigaChat daily quota at %d of %d requests (80%% reached)", used_before, limit)
+            return self._quota_error()
+        self._note_count(reserved)
         return None
+
+    # --- a chat turn's accounting inside its own transactions ---------------------------------------------
+
+    async def begin_turn(self, session: AsyncSession, providers: list[str]) -> TurnUsage:
+        """In the turn's first transaction (the one storing the user's message), reserve today's request of
+        each limited provider the chain will try: the same conditional upsert as `admit`, so the limit stays
+        exact across instances. Call it last before the commit: the reservation holds the counter's row lock."""
+        turn = TurnUsage()
+        for provider in providers:
+            if not self._limited(provider):
+                continue
+            count = await _reserve(session, provider, self.settings.GIGACHAT_DAILY_LIMIT)
+            if count is None:
+                turn.full.add(provider)
+            else:
+                turn.reserved.add(provider)
+                self._note_count(count)
+        return turn
+
+    @contextmanager
+    def accounting(self, turn: TurnUsage) -> Iterator[None]:
+        """The chain's calls made inside are accounted to `turn` instead of in transactions of their own."""
+        token = _turn.set(turn)
+        try:
+            yield
+        finally:
+            _turn.reset(token)
+
+    async def end_turn(self, session: AsyncSession, turn: TurnUsage) -> None:
+        """In the turn's last transaction (the reply or the failure): the usage of its calls, and reservations
+        that no call used given back."""
+        totals: dict[str, dict[str, int]] = {}
+
+        def add(provider: str, **values: int) -> None:
+            row = totals.setdefault(
+                provider, {"requests": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            )
+            for name, value in values.items():
+                row[name] += value
+
+        for call in turn.calls:
+            reserved = self._limited(call.provider) and call.outcome != ErrorKind.QUOTA.value
+            if not call.sent and not reserved:
+                continue
+            add(call.provider, **_usage_values(call, count_request=not reserved, release=reserved and not call.sent))
+        for provider in turn.reserved:
+            add(provider, requests=-1)
+        turn.calls.clear()
+        turn.reserved.clear()
+        for provider, values in totals.items():
+            if any(values.values()):
+                await _add_usage(session, provider, values)
 
     def fallback(self, provider: str, reason: str) -> None:
         self.metrics.fallbacks.labels(provider, reason).inc()
@@ -144,6 +235,10 @@ class Telemetry:
             call.prompt_tokens,
             call.completion_tokens,
         )
+        turn = _turn.get()
+        if turn is not None:
+            turn.calls.append(call)  # recorded by `end_turn`, in the transaction that stores the outcome
+            return
         reserved = self._limited(call.provider) and call.outcome != ErrorKind.QUOTA.value
         if not call.sent and not reserved:
             return
@@ -161,19 +256,42 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+async def _reserve(session: AsyncSession, provider: str, limit: int) -> int | None:
+    stmt = _insert(session)(ProviderUsage).values(
+        day=today(), provider=provider, requests=1, failures=0, prompt_tokens=0, completion_tokens=0
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "provider"],
+        set_={"requests": ProviderUsage.requests + 1},
+        where=ProviderUsage.requests < limit,
+    ).returning(ProviderUsage.requests)
+    count = await session.scalar(stmt)
+    return int(count) if count is not None else None
+
+
 async def reserve_request(session_factory: async_sessionmaker[AsyncSession], provider: str, limit: int) -> int | None:
     """Count one more request today unless that would pass `limit`; return the new count, or None if full."""
     async with session_factory() as session, session.begin():
-        stmt = _insert(session)(ProviderUsage).values(
-            day=today(), provider=provider, requests=1, failures=0, prompt_tokens=0, completion_tokens=0
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["day", "provider"],
-            set_={"requests": ProviderUsage.requests + 1},
-            where=ProviderUsage.requests < limit,
-        ).returning(ProviderUsage.requests)
-        count = await session.scalar(stmt)
-    return int(count) if count is not None else None
+        return await _reserve(session, provider, limit)
+
+
+def _usage_values(call: CallRecord, *, count_request: bool, release: bool) -> dict[str, int]:
+    return {
+        "requests": (1 if count_request else 0) - (1 if release else 0),
+        "failures": 0 if call.outcome == "ok" or not call.sent else 1,
+        "prompt_tokens": call.prompt_tokens or 0,
+        "completion_tokens": call.completion_tokens or 0,
+    }
+
+
+async def _add_usage(session: AsyncSession, provider: str, values: dict[str, int]) -> None:
+    """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
+    stmt = _insert(session)(ProviderUsage).values(day=today(), provider=provider, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "provider"],
+        set_={name: getattr(ProviderUsage, name) + getattr(stmt.excluded, name) for name in values},
+    )
+    await session.execute(stmt)
 
 
 async def record_usage(
@@ -184,24 +302,8 @@ async def record_usage(
     release: bool = False,
 ) -> None:
     """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
-    values = {
-        "day": today(),
-        "provider": call.provider,
-        "requests": (1 if count_request else 0) - (1 if release else 0),
-        "failures": 0 if call.outcome == "ok" or not call.sent else 1,
-        "prompt_tokens": call.prompt_tokens or 0,
-        "completion_tokens": call.completion_tokens or 0,
-    }
     async with session_factory() as session, session.begin():
-        stmt = _insert(session)(ProviderUsage).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["day", "provider"],
-            set_={
-                name: getattr(ProviderUsage, name) + getattr(stmt.excluded, name)
-                for name in ("requests", "failures", "prompt_tokens", "completion_tokens")
-            },
-        )
-        await session.execute(stmt)
+        await _add_usage(session, call.provider, _usage_values(call, count_request=count_request, release=release))
 
 
 async def requests_today(session_factory: async_sessionmaker[AsyncSession], provider: str) -> int:

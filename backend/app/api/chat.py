@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import Row
 
 from app.ai.errors import AllProvidersFailed
 from app.api.deps import (
@@ -18,6 +19,7 @@ from app.api.deps import (
     SessionDep,
     SessionFactoryDep,
     SettingsDep,
+    TelemetryDep,
     TurnLeasesDep,
 )
 from app.api.responses import CANDIDATE, Responses, errors
@@ -51,7 +53,7 @@ async def read_history(
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
-) -> list[ChatMessage]:
+) -> list[Row[Any]]:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
     return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
 
@@ -59,6 +61,7 @@ async def read_history(
 async def _answer(
     session: SessionDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
     candidate: Candidate,
@@ -67,14 +70,17 @@ async def _answer(
 ) -> ChatTurnPublic | JSONResponse:
     request = await chat_service.build_request(session, settings, candidate, question)
     leases.claim(question)
-    # Commit point: the user's message (owned by this process under a lease) is durable before any provider
-    # is called, so nothing after this can lose it; if this process dies, a sweeper fails it visibly.
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
+    # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
+    # sweeper fails it visibly. The request's own commit stores the outcome with its usage.
     await session.commit()
     try:
-        with leases.working(question.id):
+        with leases.working(question.id), telemetry.accounting(turn):
             result = await chain.complete(request)
     except AllProvidersFailed as failure:
         await chat_service.mark_failed(session, question, failure)
+        await telemetry.end_turn(session, turn)
         body = ChatFailurePublic(
             detail=failure.user_message,
             user_message_id=question.id,
@@ -83,6 +89,7 @@ async def _answer(
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     reply = await chat_service.store_reply(session, question, result)
     await chat_service.audit_reply(session, user.id, user.email, reply)
+    await telemetry.end_turn(session, turn)
     return ChatTurnPublic(
         user_message=ChatMessagePublic.model_validate(question),
         assistant_message=ChatMessagePublic.model_validate(reply),
@@ -95,6 +102,7 @@ async def post_message(
     user: CurrentUser,
     session: SessionDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
 ) -> ChatTurnPublic | JSONResponse:
@@ -104,7 +112,7 @@ async def post_message(
     message = await chat_service.add_message(session, candidate, Role(body.role), content)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, settings, leases, candidate, message, user)
+    return await _answer(session, chain, telemetry, settings, leases, candidate, message, user)
 
 
 @router.post(
@@ -119,17 +127,18 @@ async def regenerate(
     user: CurrentUser,
     session: SessionDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
 ) -> ChatTurnPublic | JSONResponse:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, settings, leases, candidate, question, user)
+    return await _answer(session, chain, telemetry, settings, leases, candidate, question, user)
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 @router.post(
@@ -148,6 +157,7 @@ async def stream_message(
     session: SessionDep,
     session_factory: SessionFactoryDep,
     chain: ChainDep,
+    telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
 ) -> StreamingResponse:
@@ -159,15 +169,16 @@ async def stream_message(
     if message.role == Role.ASSISTANT:
         await session.commit()
 
-        async def stored_only() -> AsyncIterator[str]:
+        async def stored_only() -> AsyncIterator[bytes]:
             yield _sse("done", {"assistant_message": stored})
 
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     llm_request = await chat_service.build_request(session, settings, candidate, message)
     leases.claim(message)
-    # Commit point: durable (and owned under a lease) before any provider is called, and before the detached
-    # task touches the row.
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
+    # provider is called, and before the detached task touches the row.
     await session.commit()
 
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
@@ -179,7 +190,14 @@ async def stream_message(
         try:
             with leases.working(message.id):
                 await chat_service.run_streamed_turn(
-                    session_factory, chain, message.id, llm_request, emit, actor=(user.id, user.email)
+                    session_factory,
+                    chain,
+                    message.id,
+                    llm_request,
+                    emit,
+                    actor=(user.id, user.email),
+                    telemetry=telemetry,
+                    turn=turn,
                 )
         finally:
             queue.put_nowait(None)
@@ -189,13 +207,13 @@ async def stream_message(
     tasks.add(task)
     task.add_done_callback(tasks.discard)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[bytes]:
         yield _sse("start", {"user_message": stored})
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                yield b": keep-alive\n\n"
                 continue
             if item is None:
                 return

@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
+from app.ai.telemetry import Telemetry
 from app.core.config import Settings
 from app.core.errors import Forbidden, Gone, Unauthorized
 from app.core.security import same, token_hash
@@ -35,19 +36,25 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
+# The app-state lookups are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool,
+# a thread hop per dependency per request.
+async def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.session_factory  # type: ignore[no-any-return]
 
 
-def get_chain(request: Request) -> ProviderChain:
+async def get_chain(request: Request) -> ProviderChain:
     return request.app.state.chain  # type: ignore[no-any-return]
 
 
-def get_turn_leases(request: Request) -> TurnLeases:
+async def get_turn_leases(request: Request) -> TurnLeases:
     return request.app.state.turn_leases  # type: ignore[no-any-return]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_telemetry(request: Request) -> Telemetry:
+    return request.app.state.telemetry  # type: ignore[no-any-return]
+
+
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -56,6 +63,7 @@ def get_settings_dep(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
+TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TurnLeasesDep = Annotated[TurnLeases, Depends(get_turn_leases)]
 
@@ -91,7 +99,8 @@ async def get_current_user(request: Request, session: SessionDep) -> User:
         token, via_cookie = request.cookies[SESSION_COOKIE], True
     else:
         raise _unauthorized("Требуется вход в систему")
-    resolved = await auth.resolve(session, token)
+    settings: Settings = request.app.state.settings
+    resolved = await auth.resolve(session, token, cache_seconds=settings.AUTH_CACHE_SECONDS)
     if resolved is None:
         raise _unauthorized("Сессия истекла или была завершена. Войдите снова.")
     auth_session, user = resolved

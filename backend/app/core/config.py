@@ -65,6 +65,12 @@ class Settings(BaseSettings):
 
     DATABASE_URL: str = DEFAULT_SQLITE_URL
     DATABASE_ECHO: bool = False
+    DATABASE_POOL_SIZE: PositiveInt = 20
+    """Connections kept open per process; a turn holds one only while it reads or writes, never during the AI call."""
+    DATABASE_MAX_OVERFLOW: Annotated[int, Field(ge=0)] = 30
+    """Extra connections under a burst (closed again when returned to a full pool)."""
+    DATABASE_POOL_RECYCLE_SECONDS: PositiveInt = 1800
+    """Connections older than this are replaced at checkout: no ping on every checkout."""
 
     FRONTEND_DIR: Path = DEFAULT_FRONTEND_DIR
     """The recruiter's pages (plain HTML, CSS and JS modules), served as they are: there is no build step."""
@@ -113,6 +119,9 @@ class Settings(BaseSettings):
     FIRST_SUPERUSER: str | None = None
     FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
     SESSION_TTL_HOURS: PositiveFloat = 12.0
+    AUTH_CACHE_SECONDS: Annotated[float, Field(ge=0, le=10)] = 2.0
+    """A resolved login is reused for this long in each process, so a logout, revocation or deactivation made on
+    another instance takes effect there within this bound (at once on the instance that made it). 0 = no cache."""
     COOKIE_SECURE: bool | None = None
     """None: Secure cookies exactly when the request came over HTTPS."""
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []

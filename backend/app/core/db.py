@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -17,14 +17,25 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.DATABASE_URL)
     # Readable Cyrillic in JSON columns, so that a text search over them (skills) matches what people type.
     # hide_parameters: statement parameters (candidates' contacts, emails) never appear in errors or logs.
-    kwargs: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "json_serializer": _json_dumps, "hide_parameters": True}
+    kwargs: dict[str, Any] = {
+        "echo": settings.DATABASE_ECHO,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        "hide_parameters": True,
+    }
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs["pool_pre_ping"] = True
+        # Sized to the concurrency of one process, so a burst of turns does not open and close connections per
+        # request; no ping per checkout (a round trip each time): connections are recycled by age instead, and a
+        # connection found dead is discarded with the whole pool by SQLAlchemy's disconnect handling. (SQLite
+        # keeps SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
+        kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
+        kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
+        kwargs["pool_recycle"] = settings.DATABASE_POOL_RECYCLE_SECONDS
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -32,7 +43,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    # orjson writes UTF-8 as is, never \\u escapes.
+    return orjson.dumps(value).decode()
 
 
 def _unicode_lower(value: Any) -> Any:

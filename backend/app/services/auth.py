@@ -1,13 +1,21 @@
-"""Logins: opaque tokens (bearer or HttpOnly cookie) stored as hashes, so any session can be revoked."""
+"""Logins: opaque tokens (bearer or HttpOnly cookie) stored as hashes, so any session can be revoked.
+
+A resolved login is cached in the process for `AUTH_CACHE_SECONDS` (see `SessionCache`): revoking or deactivating
+drops the cached entries of this process at once, and every other instance stops accepting the token when its entry
+expires, so the bound across instances is `AUTH_CACHE_SECONDS`.
+"""
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.core.config import Settings
 from app.core.security import new_token, token_hash, verify_password
@@ -105,19 +113,102 @@ async def issue(session: AsyncSession, settings: Settings, user: User) -> Issued
     return IssuedSession(token, csrf, row)
 
 
-async def resolve(session: AsyncSession, token: str) -> tuple[AuthSession, User] | None:
-    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+_Row = TypeVar("_Row", AuthSession, User)
+
+
+def _snapshot(row: _Row) -> _Row:
+    """A detached copy of the loaded columns, owned by no session (so no request can change or expire it)."""
+    copy = type(row)(**{column.key: getattr(row, column.key) for column in type(row).__table__.columns})
+    make_transient_to_detached(copy)
+    return copy
+
+
+@dataclass(frozen=True)
+class _Entry:
+    row: AuthSession
+    user: User
+    until: float
+
+
+class SessionCache:
+    """Resolved logins of one instance (one engine), by token hash, each kept for at most `seconds`."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    def get(self, digest: str) -> _Entry | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.until <= time.monotonic() or entry.row.expires_at <= utcnow():
+            self._entries.pop(digest, None)
+            return None
+        return entry
+
+    def put(self, digest: str, row: AuthSession, user: User, seconds: float) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            now = time.monotonic()
+            self._entries = {k: e for k, e in self._entries.items() if e.until > now}
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+        self._entries[digest] = _Entry(_snapshot(row), _snapshot(user), time.monotonic() + seconds)
+
+    def forget_token(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def forget_user(self, user_id: int) -> None:
+        self._entries = {k: e for k, e in self._entries.items() if e.user.id != user_id}
+
+
+_caches: weakref.WeakKeyDictionary[Engine, SessionCache] = weakref.WeakKeyDictionary()
+
+
+def cache_of(session: AsyncSession) -> SessionCache:
+    """The cache of the instance (engine) this session belongs to."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    cache = _caches.get(engine)
+    if cache is None:
+        cache = _caches[engine] = SessionCache()
+    return cache
+
+
+def _forget_now_and_after_commit(session: AsyncSession, forget: Any) -> None:
+    # Now, and again once the revocation is committed: a request resolving the token in between would
+    # otherwise cache the row as it was before the commit.
+    forget()
+
+    def after_commit(_session: Session) -> None:
+        forget()
+
+    event.listen(session.sync_session, "after_commit", after_commit, once=True)
+
+
+async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0.0) -> tuple[AuthSession, User] | None:
+    """The login and its user, or None if the token is unknown, revoked, expired or the user is deactivated."""
+    digest = token_hash(token)
+    cache = cache_of(session) if cache_seconds > 0 else None
+    if cache is not None and (entry := cache.get(digest)) is not None:
+        # Attached copies without a query, so the request can use (and change) them like loaded rows.
+        return await session.merge(entry.row, load=False), await session.merge(entry.user, load=False)
+    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
+    if cache is not None:
+        cache.put(digest, row, user, cache_seconds)
     return row, user
 
 
 async def revoke(session: AsyncSession, row: AuthSession) -> None:
     row.revoked_at = utcnow()
     await session.flush()
+    cache = cache_of(session)
+    _forget_now_and_after_commit(session, lambda: cache.forget_token(row.token_hash))
 
 
 async def revoke_all(session: AsyncSession, user: User) -> None:
@@ -126,3 +217,10 @@ async def revoke_all(session: AsyncSession, user: User) -> None:
         .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    forget_user(session, user.id)
+
+
+def forget_user(session: AsyncSession, user_id: int) -> None:
+    """After a change to the account (role, activity, password): this instance re-reads it on the next request."""
+    cache = cache_of(session)
+    _forget_now_and_after_commit(session, lambda: cache.forget_user(user_id))

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import aclosing
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
+from app.ai.telemetry import Telemetry, TurnUsage
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
@@ -53,16 +55,19 @@ def validate_content(content: str, settings: Settings) -> str:
 
 async def history(
     session: AsyncSession, candidate_id: int, *, limit: int | None = None, before_id: int | None = None
-) -> list[ChatMessage]:
-    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`."""
-    query = select(ChatMessage).where(ChatMessage.candidate_id == candidate_id)
+) -> list[Row[Any]]:
+    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`.
+
+    Plain rows, not ORM objects: the history is only read and shown, and a long chat loads several times
+    faster without the identity map (each row is validated once, into `ChatMessagePublic`, by the route)."""
+    query = select(*ChatMessage.__table__.columns).where(ChatMessage.candidate_id == candidate_id)
     if before_id is not None:
         query = query.where(ChatMessage.id < before_id)
     if limit is None:
-        rows = await session.scalars(query.order_by(ChatMessage.created_at, ChatMessage.id))
-        return list(rows)
-    rows = await session.scalars(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
-    return list(reversed(list(rows)))
+        result = await session.execute(query.order_by(ChatMessage.created_at, ChatMessage.id))
+        return list(result.all())
+    result = await session.execute(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
+    return list(reversed(result.all()))
 
 
 async def add_message(session: AsyncSession, candidate: Candidate, role: Role, content: str) -> ChatMessage:
@@ -109,14 +114,20 @@ def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | N
             f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
             f"{document.summary} Рекомендация: {document.recommendation}"
         )
-    resume = redact_contacts((candidate.resume_text or "").strip())
-    if resume:
-        if len(resume) > settings.CHAT_RESUME_CHARS:
-            resume = resume[: settings.CHAT_RESUME_CHARS] + "\n[…резюме сокращено…]"
-        lines.append(f"<resume>\n{neutralise_delimiters(resume)}\n</resume>")
-    else:
-        lines.append("Резюме не загружено.")
+    lines.append(_resume_block(candidate.resume_text or "", settings.CHAT_RESUME_CHARS))
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _resume_block(resume_text: str, limit: int) -> str:
+    """The resume as the model sees it. Pure, and the same for every turn about a candidate: cached, so a chat
+    does not run the contact-redacting expressions over the whole resume on every message."""
+    resume = redact_contacts(resume_text.strip())
+    if not resume:
+        return "Резюме не загружено."
+    if len(resume) > limit:
+        resume = resume[:limit] + "\n[…резюме сокращено…]"
+    return f"<resume>\n{neutralise_delimiters(resume)}\n</resume>"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -129,14 +140,14 @@ async def build_request(
 ) -> LLMRequest:
     """System prompt with the profile, vacancy and latest analysis, then the latest turns up to `question`,
     trimmed to the context budget."""
-    recent = list(
-        await session.scalars(
-            select(ChatMessage)
+    recent = (
+        await session.execute(
+            select(ChatMessage.role, ChatMessage.content)  # two columns as plain rows: only the text is needed
             .where(ChatMessage.candidate_id == candidate.id, ChatMessage.id <= question.id)
             .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
             .limit(settings.CHAT_HISTORY_MESSAGES)
         )
-    )
+    ).all()
     vacancy = await session.get(Vacancy, candidate.vacancy_id) if candidate.vacancy_id is not None else None
     latest = await analysis.latest(session, candidate.id)
     system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, vacancy, latest, settings)}"
@@ -155,6 +166,12 @@ async def build_request(
         temperature=settings.LLM_TEMPERATURE,
         max_tokens=settings.LLM_MAX_TOKENS,
     )
+
+
+async def begin_turn(session: AsyncSession, chain: ProviderChain, telemetry: Telemetry) -> TurnUsage:
+    """The quota reservation of the turn, in the transaction that stores the user's message (call it just
+    before that commit: the reservation holds the daily counter's row lock until then)."""
+    return await telemetry.begin_turn(session, [slot.provider.name for slot in chain.slots])
 
 
 async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMResult) -> ChatMessage:
@@ -215,29 +232,39 @@ async def run_streamed_turn(
     emit: Callable[[str, dict[str, Any]], None],
     *,
     actor: tuple[int, str],
+    telemetry: Telemetry,
+    turn: TurnUsage,
 ) -> None:
-    """Run the chain for a stored question and store the outcome with its own sessions.
+    """Run the chain for a stored question and store the outcome (with the turn's usage) in one transaction.
 
     Runs as a task detached from the HTTP response, so a client that disconnects does not stop the
     reply from being completed and stored.
     """
+    result: LLMResult | None = None
     try:
-        async with aclosing(chain.stream(request)) as events:
-            async for event in events:
-                if isinstance(event, Delta):
-                    emit("delta", {"text": event.text})
-                elif isinstance(event, Restart):
-                    emit("restart", {"failed_provider": event.failed_provider, "reason": event.reason})
-                else:
-                    async with session_factory() as session, session.begin():
-                        question = await session.get_one(ChatMessage, question_id)
-                        reply = await store_reply(session, question, event.result)
-                        await audit_reply(session, *actor, reply)
-                    emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
+        with telemetry.accounting(turn):
+            async with aclosing(chain.stream(request)) as events:
+                async for event in events:
+                    if isinstance(event, Delta):
+                        emit("delta", {"text": event.text})
+                    elif isinstance(event, Restart):
+                        emit("restart", {"failed_provider": event.failed_provider, "reason": event.reason})
+                    else:
+                        result = event.result
+                        break  # closing the stream reports the winning call to the turn's accounting
+        assert result is not None, "chain stream ended without Done"
+        # Commit point: the reply, its audit record and the turn's usage become durable together.
+        async with session_factory() as session, session.begin():
+            question = await session.get_one(ChatMessage, question_id)
+            reply = await store_reply(session, question, result)
+            await audit_reply(session, *actor, reply)
+            await telemetry.end_turn(session, turn)
+        emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():
             question = await session.get_one(ChatMessage, question_id)
             await mark_failed(session, question, failure)
+            await telemetry.end_turn(session, turn)
         emit(
             "error",
             {
@@ -253,4 +280,5 @@ async def run_streamed_turn(
             question.status = MessageStatus.FAILED
             question.error = INTERNAL_ERROR
             TurnLeases.clear(question)
+            await telemetry.end_turn(session, turn)
         emit("error", {"detail": INTERNAL_ERROR, "user_message_id": question_id, "attempts": []})

@@ -152,6 +152,9 @@ class GigaChatService:
             model=self.settings.GIGACHAT_MODEL,
             timeout=timeout,
             max_retries=0,
+            # httpx's default pool (100 connections, 20 kept alive) would queue calls the limiter allows and
+            # reconnect for most of them under load; room for every allowed call, plus OAuth.
+            max_connections=max(100, self.max_concurrency + 2),
             **kwargs,
         )
 

@@ -61,6 +61,7 @@ async def update_user(
     for key, value in changes.items():
         if value is not None:
             setattr(user, key, value)
+    auth.forget_user(session, user.id)  # a new role or activity applies to this instance's next request
     if changes.get("is_active") is False:
         await auth.revoke_all(session, user)
     await session.flush()

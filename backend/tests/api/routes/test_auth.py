@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -111,6 +114,44 @@ async def test_deactivated_user_is_locked_out(api: RunningApp) -> None:
     assert (await recruiter.get("/api/candidates/")).status_code == 401
     again = await api.anon.post("/api/auth/login", data={"username": "leaver@example.com", "password": ADMIN_PASSWORD})
     assert again.status_code == 401
+
+
+async def _refused_within(client: httpx.AsyncClient, bound: float) -> None:
+    """Poll until `client` is refused (401); fails if a request sent more than `bound` seconds from now is still
+    accepted. Judged by when each request was sent, so a slow answer on a busy machine does not count."""
+    started = time.monotonic()
+    while True:
+        sent = time.monotonic() - started
+        response = await client.get("/api/candidates/")
+        if response.status_code != 200:
+            break
+        assert sent <= bound, f"the other instance still accepts the revoked login {sent:.2f} s later"
+        await asyncio.sleep(0.05)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("how", ["logout", "deactivate"])
+async def test_revocation_reaches_every_instance_within_the_cache_bound(start_app: StartApp, how: str) -> None:
+    """Logins are cached per process for AUTH_CACHE_SECONDS; a logout or deactivation made on one instance stops
+    the token there at once and on every other instance within that bound."""
+    bound = 1.0
+    first, second = await start_app(AUTH_CACHE_SECONDS=bound), await start_app(AUTH_CACHE_SECONDS=bound)
+    await first.create_user("both@example.com", ADMIN_PASSWORD)
+    on_first = await first.login("both@example.com", ADMIN_PASSWORD)
+    on_second = second.new_client(headers={"Authorization": on_first.headers["Authorization"]})
+    assert (await on_second.get("/api/candidates/")).status_code == 200  # the second instance has it cached now
+    assert (await on_first.get("/api/candidates/")).status_code == 200
+
+    if how == "logout":
+        assert (await on_first.post("/api/auth/logout")).status_code == 204
+    else:
+        people = (await first.client.get("/api/users/")).json()
+        user_id = next(u["id"] for u in people if u["email"] == "both@example.com")
+        assert (await first.client.patch(f"/api/users/{user_id}", json={"is_active": False})).status_code == 200
+
+    assert (await on_first.get("/api/candidates/")).status_code == 401  # at once where it happened
+    await _refused_within(on_second, bound + 1.0)  # the bound, plus scheduling slack on a busy machine
+    assert (await on_second.get("/api/candidates/")).status_code == 401
 
 
 async def test_login_attempts_are_rate_limited_per_account(start_app: StartApp) -> None:
