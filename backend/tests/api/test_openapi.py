@@ -143,8 +143,6 @@ def test_every_operation_answers_as_documented(case: Any, fuzz_target: FuzzTarge
     ):
         # A new password for the fuzzing admin would end its login for every later case: change another user.
         case.path_parameters["user_id"] = str(fuzz_target.other_user_id)
-    if os.environ.get("FUZZ_DEBUG"):
-        print("CASE", case.method, case.path, case.path_parameters, case.query, case.body)
     response = case.call_and_validate(
         base_url=fuzz_target.server.base_url,
         session=fuzz_target.session,
