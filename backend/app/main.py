@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import web
-from app.ai.factory import build_chain
+from app.ai.factory import build_chain, redis_backend
 from app.ai.telemetry import Metrics, Telemetry, install_tracing
 from app.api.main import api_router
 from app.api.routes import health, metrics
@@ -51,11 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics = Metrics()
         tracing = install_tracing(settings)
         owner = instance_id()
+        redis = redis_backend(settings)
         chain = build_chain(
             settings,
             observer=Telemetry(settings, session_factory, metrics),
             session_factory=session_factory,
             holder=owner,
+            redis=redis,
         )
         turn_leases = TurnLeases(session_factory, settings, owner)
         app.state.metrics = metrics
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await upkeep
             await chain.aclose()
+            if redis is not None:
+                await redis.aclose()
             if tracing is not None:
                 tracing.force_flush()
             await engine.dispose()
