@@ -102,9 +102,7 @@ async def test_capacity_is_never_exceeded_by_many_callers_in_several_processes(b
 async def test_a_breaker_opened_in_one_process_is_open_in_another_and_lets_one_probe_through(
     backends: list[RedisBackend],
 ) -> None:
-    a, b, c = (
-        RedisBreaker(x, "gigachat", 2, 0.2, fallback=CircuitBreaker(2, 0.2)) for x in backends
-    )
+    a, b, c = (RedisBreaker(x, "gigachat", 2, 0.2, fallback=CircuitBreaker(2, 0.2)) for x in backends)
     assert await b.allow()
     await a.record_failure()
     await a.record_failure()
