@@ -376,7 +376,6 @@ class RedisLimiter:
         # A waiter whose process dies leaves the shared queue when its own deadline has passed.
         wait_ms = round(self.queue_timeout * 1000) + 1000
         args: list[str | int] = [lease, self.capacity, self.lease_ms, self.queue_size, waiter, wait_ms]
-        queued = False
         taken = False
         try:
             while True:
@@ -387,14 +386,13 @@ class RedisLimiter:
                     return lease
                 if result == -1:
                     raise ProviderError(ErrorKind.BUSY, "очередь запросов переполнена")
-                queued = True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ProviderError(ErrorKind.BUSY, f"ожидание дольше {self.queue_timeout:g} с")
                 # Woken by a release; the bounded timeout covers slots freed by an expired lease.
                 await self.backend.client.blpop([self._wake], timeout=max(0.01, min(self.poll_interval, left)))
         finally:
-            if not taken and (queued or lease):
+            if not taken:
                 # Leave the queue; a lease taken on the server whose answer was lost (cancelled) goes too.
                 await asyncio.shield(self._release(lease, waiter))
 
