@@ -10,7 +10,9 @@ timeouts and hedging settings:
 - open breaker: p50 of one `allow()` of the shared breaker while it is open (what a skipped GigaChat costs),
   and p50 of a whole turn with GigaChat's breaker open minus a turn on a chain with OpenRouter alone;
 - shared limiter: p50 of a turn with the database-shared limiter and breaker minus the same turn with the
-  in-process ones, on PostgreSQL (and SQLite for comparison).
+  in-process ones, on PostgreSQL (and SQLite for comparison);
+- Redis limiter: the same with the limiter and breaker in Redis (`--redis-url`, a throw-away key prefix), and
+  p50 of one slot taken and released alone.
 
 `--before` also runs the silent and 20 s cases with hedging off, which is how main behaved before issue 9.
 Prints one JSON document.
@@ -41,7 +43,8 @@ sys.path.insert(0, str(ROOT / "backend"))
 
 from app.ai.chain import ProviderChain  # noqa: E402
 from app.ai.factory import build_chain  # noqa: E402
-from app.ai.resilience import SharedBreaker  # noqa: E402
+from app.ai.resilience import ConcurrencyLimiter, SharedBreaker  # noqa: E402
+from app.ai.resilience_redis import RedisBackend, RedisLimiter  # noqa: E402
 from app.ai.types import LLMRequest  # noqa: E402
 from app.core import migrations  # noqa: E402
 from app.core.config import Settings  # noqa: E402
@@ -185,7 +188,41 @@ async def shared_limiter(fake: FakeUpstream, url: str, turns: int) -> dict[str, 
     }
 
 
-async def main(turns: int, before: bool, pg_url: str | None) -> dict[str, Any]:
+async def redis_limiter(fake: FakeUpstream, url: str, redis_url: str, turns: int) -> dict[str, Any]:
+    prefix = f"nexus-bench-{uuid.uuid4().hex[:10]}"
+    backend = RedisBackend(redis_url, prefix)
+    try:
+        async with database(url) as session_factory:
+            settings = settings_for(fake, url)
+            shared = build_chain(settings, session_factory=session_factory, redis=backend)
+            local = build_chain(settings)
+            try:
+                local_p50 = await turn_p50(local, turns)
+                redis_p50 = await turn_p50(shared, turns)
+            finally:
+                await shared.aclose()
+                await local.aclose()
+        alone = RedisLimiter(backend, "bench", 1, 1, 5.0, holder="bench", fallback=ConcurrencyLimiter(1, 1, 5.0))
+        samples = []
+        for _ in range(turns):
+            started = time.perf_counter()
+            async with alone.slot():
+                pass
+            samples.append(time.perf_counter() - started)
+    finally:
+        keys = [key async for key in backend.client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await backend.client.delete(*keys)
+        await backend.aclose()
+    return {
+        "turn_p50_ms_in_process": local_p50,
+        "turn_p50_ms_redis": redis_p50,
+        "added_p50_ms": round(redis_p50 - local_p50, 3),
+        "slot_take_release_p50_ms": p50_ms(samples),
+    }
+
+
+async def main(turns: int, before: bool, pg_url: str | None, redis_url: str | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.ERROR)
     fake = FakeUpstream().start()
     fake.chunk_delay = 0.0
@@ -204,6 +241,10 @@ async def main(turns: int, before: bool, pg_url: str | None) -> dict[str, Any]:
             report[f"shared limiter ({name})"] = await shared_limiter(fake, url, turns)
             fake.reset()
             fake.chunk_delay = 0.0
+            if redis_url is not None:
+                report[f"Redis limiter ({name} fallback)"] = await redis_limiter(fake, url, redis_url, turns)
+                fake.reset()
+                fake.chunk_delay = 0.0
         return report
     finally:
         fake.stop()
@@ -215,6 +256,10 @@ if __name__ == "__main__":
     parser.add_argument("--before", action="store_true", help="also run the failover cases with hedging off")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--no-redis", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(main(args.turns, args.before, None if args.no_pg else args.pg_url))
+    result = asyncio.run(
+        main(args.turns, args.before, None if args.no_pg else args.pg_url, None if args.no_redis else args.redis_url)
+    )
     print(json.dumps(result, ensure_ascii=False, indent=2))

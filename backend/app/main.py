@@ -14,7 +14,7 @@ from starlette.routing import compile_path
 from starlette.types import Scope
 
 from app import web
-from app.ai.factory import build_chain
+from app.ai.factory import build_chain, redis_backend
 from app.ai.telemetry import Metrics, Telemetry, install_tracing
 from app.api import errors, responses
 from app.api.main import api_router
@@ -57,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracing = install_tracing(settings)
         owner = instance_id()
         telemetry = Telemetry(settings, session_factory, metrics)
-        chain = build_chain(settings, observer=telemetry, session_factory=session_factory, holder=owner)
+        redis = redis_backend(settings)
+        chain = build_chain(
+            settings, observer=telemetry, session_factory=session_factory, holder=owner, redis=redis
+        )
         turn_leases = TurnLeases(session_factory, settings, owner)
         app.state.telemetry = telemetry
         app.state.metrics = metrics
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await upkeep
             await chain.aclose()
+            if redis is not None:
+                await redis.aclose()
             if tracing is not None:
                 tracing.force_flush()
             await engine.dispose()

@@ -48,6 +48,7 @@ ENV_PREFIXES = (
     "DATA_DIR",
     "RESUME_",
     "ANALYSIS_",
+    "REDIS_",
 )
 
 

@@ -19,6 +19,7 @@ from app.ai.resilience import (
     SharedLimiter,
     Timeouts,
 )
+from app.ai.resilience_redis import RedisBackend, RedisBreaker, RedisLimiter
 from app.ai.types import Clock, Provider
 from app.core.config import Settings
 
@@ -50,6 +51,14 @@ def hedge_after(settings: Settings, provider: str) -> float | None:
     return after or None
 
 
+def redis_backend(settings: Settings) -> RedisBackend | None:
+    """This process's connection to the Redis of `REDIS_URL`, or None when it is not set (no I/O here: the
+    first call connects). The caller closes it."""
+    if settings.REDIS_URL is None:
+        return None
+    return RedisBackend(settings.REDIS_URL.get_secret_value(), settings.REDIS_PREFIX, timeout=settings.REDIS_TIMEOUT)
+
+
 def build_chain(
     settings: Settings,
     *,
@@ -58,9 +67,11 @@ def build_chain(
     session_factory: async_sessionmaker[AsyncSession] | None = None,
     holder: str = "local",
     tracer: Tracer | None = None,
+    redis: RedisBackend | None = None,
 ) -> ProviderChain:
     """With `session_factory`, breakers and concurrency limits are shared through the database by every process
-    of the deployment (`holder` names this one in the leases); without it they live in this process."""
+    of the deployment (`holder` names this one in the leases); without it they live in this process. With
+    `redis`, they are shared through Redis, and the database (or this process) answers while Redis is down."""
     slots: list[ProviderSlot] = []
     for index, p in enumerate(build_providers(settings)):
         limiter: Limiter
@@ -80,6 +91,20 @@ def build_chain(
             )
             breaker = SharedBreaker(
                 session_factory, p.name, settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN
+            )
+        if redis is not None:
+            limiter = RedisLimiter(
+                redis,
+                p.name,
+                p.max_concurrency,
+                settings.LLM_QUEUE_SIZE,
+                settings.LLM_QUEUE_TIMEOUT,
+                holder=holder,
+                fallback=limiter,
+                lease_ttl=settings.LLM_LEASE_SECONDS,
+            )
+            breaker = RedisBreaker(
+                redis, p.name, settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN, fallback=breaker
             )
         slots.append(
             ProviderSlot(p, limiter, breaker, hedge_after=hedge_after(settings, p.name) if index > 0 else None)

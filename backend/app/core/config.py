@@ -179,6 +179,15 @@ class Settings(BaseSettings):
     connection that came before any text. 0 = no quick retry."""
     LLM_LEASE_SECONDS: PositiveFloat = 30.0
     """A provider slot's lease in the database; renewed while the call runs, freed when its holder dies."""
+    REDIS_URL: SecretStr | None = None
+    """redis://[:password@]host:6379/0 (or rediss://): the GigaChat/OpenRouter concurrency limits, their wait
+    queues and the breakers live in Redis instead of the database. Unset: the database keeps them. While Redis
+    is unreachable, the database takes over (with a warning in the log)."""
+    REDIS_PREFIX: str = "nexus-ai"
+    """Namespace of this deployment's keys in Redis (several deployments, or test runs, can share one Redis)."""
+    REDIS_TIMEOUT: PositiveFloat = 1.0
+    """Connect and read timeout of one Redis command: a dead Redis costs a turn at most this much, then the
+    database-backed limiter answers for a few seconds before Redis is tried again."""
     TURN_LEASE_SECONDS: PositiveFloat = 20.0
     """A pending turn's lease; the process answering it renews it every third of this."""
     TURN_SWEEP_INTERVAL: PositiveFloat = 5.0
@@ -234,6 +243,17 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("REDIS_URL", mode="after")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            # The value itself may hold a password: it is not repeated in the error.
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return SecretStr(url)
 
     @field_validator("GIGACHAT_BASE_URL", "GIGACHAT_AUTH_URL", "OPENROUTER_BASE_URL", "OPENROUTER_SITE_URL")
     @classmethod

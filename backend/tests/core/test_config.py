@@ -30,6 +30,7 @@ def settings(**values: Any) -> Any:
         ("OPENROUTER_BASE_URL", "not a url", "http(s) URL"),
         ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL"),
         ("GIGACHAT_CA_BUNDLE_FILE", "/nonexistent/ca.pem", "readable file"),
+        ("REDIS_URL", "http://:hunter2@cache:6379/0", "redis://"),
     ],
 )
 def test_bad_value_is_named_but_never_echoed(name: str, value: str, phrase: str) -> None:

@@ -47,7 +47,9 @@ def instance_env(fake: FakeUpstream, database: Database, data_dir: Path, **overr
         "DATA_DIR": data_dir,
         **overrides,
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIGACHAT_", "OPENROUTER_", "LLM_", "TURN_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GIGACHAT_", "OPENROUTER_", "LLM_", "TURN_", "REDIS_"))
+    }
     for key, value in values.items():
         env[key] = ",".join(value) if isinstance(value, list) else str(value)
     return env
