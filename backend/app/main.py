@@ -58,9 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         owner = instance_id()
         telemetry = Telemetry(settings, session_factory, metrics)
         redis = redis_backend(settings)
-        chain = build_chain(
-            settings, observer=telemetry, session_factory=session_factory, holder=owner, redis=redis
-        )
+        chain = build_chain(settings, observer=telemetry, session_factory=session_factory, holder=owner, redis=redis)
         turn_leases = TurnLeases(session_factory, settings, owner)
         app.state.telemetry = telemetry
         app.state.metrics = metrics
