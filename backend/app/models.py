@@ -122,6 +122,8 @@ class Candidate(Base):
     """When set, the personal data must be destroyed by then (152-FZ): `nexus-ai purge` erases it."""
     erased_at: Mapped[datetime | None]
     """Set once the personal data is destroyed; the row stays as an anonymous tombstone."""
+    search_terms: Mapped[str | None] = mapped_column(Text, deferred=True)
+    """Stems of the name, position, city, skills and resume for full-text search (app.services.search)."""
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"

@@ -6,14 +6,14 @@ import re
 from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import APIError
 from app.models import Candidate, Stage, StageChange, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
-from app.services import resumes
+from app.services import resumes, search
 
 NOT_FOUND = "Кандидат не найден"
 STAGE_TITLES = {
@@ -146,23 +146,32 @@ async def list_(
     offset: int,
     limit: int,
 ) -> tuple[list[Candidate], int]:
+    """Filtered candidates, newest first; with `q`, the best matches first: a name match, then the full-text
+    rank of the resume and profile (Russian word forms), then the newest."""
     query = select(Candidate).where(Candidate.erased_at.is_(None))
+    order: list[Any] = []
     if q and q.strip():
         pattern = f"%{q.strip().lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Candidate.full_name).like(pattern),
-                func.lower(Candidate.email).like(pattern),
-                func.lower(Candidate.position).like(pattern),
-                func.lower(cast(Candidate.skills, String)).like(pattern),
-            )
-        )
+        conditions = [
+            func.lower(Candidate.full_name).like(pattern),
+            func.lower(Candidate.email).like(pattern),
+            func.lower(Candidate.position).like(pattern),
+            func.lower(cast(Candidate.skills, String)).like(pattern),
+        ]
+        order.append(case((conditions[0], 1), else_=0).desc())
+        stems = search.query_terms(q)
+        if stems:
+            matches = search.ranked_matches(session.get_bind().dialect.name, stems)
+            query = query.outerjoin(matches, matches.c.id == Candidate.id)
+            conditions.append(matches.c.id.is_not(None))
+            order.append(func.coalesce(matches.c.score, 0).desc())
+        query = query.where(or_(*conditions))
     if stage is not None:
         query = query.where(Candidate.stage == stage)
     if vacancy_id is not None:
         query = query.where(Candidate.vacancy_id == vacancy_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(Candidate.id.desc()).offset(offset).limit(limit))
+    rows = await session.scalars(query.order_by(*order, Candidate.id.desc()).offset(offset).limit(limit))
     return list(rows), int(total or 0)
 
 

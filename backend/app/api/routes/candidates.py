@@ -46,7 +46,12 @@ async def _audit(
 @router.get("/", response_model=CandidatesPublic)
 async def list_candidates(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Search in name, email, position, skills")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="Search in name, email, position, skills and resume text (word forms), ranked"
+        ),
+    ] = None,
     stage: Stage | None = None,
     vacancy_id: Annotated[int | None, Query(gt=0)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,

@@ -1,0 +1,97 @@
+"""candidate full-text search: candidates.search_terms, a GIN index (PostgreSQL) or an FTS5 table (SQLite)
+
+Revision ID: 0011
+Revises: 0006
+Create Date: 2026-12-01
+
+On SQLite the FTS5 table is kept in sync by triggers on `candidates`. A later batch migration that rebuilds
+`candidates` drops those triggers with the old table: it must create them again (`SQLITE_TRIGGERS`).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.services.search import terms
+
+revision: str = "0011"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SQLITE_TRIGGERS = (
+    """CREATE TRIGGER candidates_fts_insert AFTER INSERT ON candidates BEGIN
+        INSERT INTO candidate_fts(rowid, search_terms) VALUES (new.id, new.search_terms);
+    END""",
+    """CREATE TRIGGER candidates_fts_delete AFTER DELETE ON candidates BEGIN
+        INSERT INTO candidate_fts(candidate_fts, rowid, search_terms) VALUES ('delete', old.id, old.search_terms);
+    END""",
+    """CREATE TRIGGER candidates_fts_update AFTER UPDATE OF search_terms ON candidates BEGIN
+        INSERT INTO candidate_fts(candidate_fts, rowid, search_terms) VALUES ('delete', old.id, old.search_terms);
+        INSERT INTO candidate_fts(rowid, search_terms) VALUES (new.id, new.search_terms);
+    END""",
+)
+
+CANDIDATES = sa.table(
+    "candidates",
+    sa.column("id", sa.Integer()),
+    sa.column("full_name", sa.String()),
+    sa.column("position", sa.String()),
+    sa.column("city", sa.String()),
+    sa.column("skills", sa.JSON()),
+    sa.column("resume_text", sa.Text()),
+    sa.column("search_terms", sa.Text()),
+)
+
+
+def _backfill() -> None:
+    connection = op.get_bind()
+    rows = connection.execute(
+        sa.select(
+            CANDIDATES.c.id,
+            CANDIDATES.c.full_name,
+            CANDIDATES.c.position,
+            CANDIDATES.c.city,
+            CANDIDATES.c.skills,
+            CANDIDATES.c.resume_text,
+        )
+    ).all()
+    for row in rows:
+        text = "\n".join(
+            [row.full_name or "", row.position or "", row.city or "", *(row.skills or []), row.resume_text or ""]
+        )
+        connection.execute(
+            CANDIDATES.update().where(CANDIDATES.c.id == row.id).values(search_terms=" ".join(terms(text)))
+        )
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("candidates") as batch_op:
+        batch_op.add_column(sa.Column("search_terms", sa.Text(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_candidates_search ON candidates "
+            "USING gin (to_tsvector('simple', coalesce(search_terms, '')))"
+        )
+        _backfill()
+    else:
+        _backfill()
+        op.execute(
+            "CREATE VIRTUAL TABLE candidate_fts USING fts5("
+            "search_terms, content='candidates', content_rowid='id', tokenize='unicode61')"
+        )
+        for trigger in SQLITE_TRIGGERS:
+            op.execute(trigger)
+        op.execute("INSERT INTO candidate_fts(candidate_fts) VALUES ('rebuild')")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_candidates_search")
+    else:
+        for name in ("candidates_fts_insert", "candidates_fts_delete", "candidates_fts_update"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute("DROP TABLE IF EXISTS candidate_fts")
+    with op.batch_alter_table("candidates") as batch_op:
+        batch_op.drop_column("search_terms")
