@@ -22,6 +22,7 @@ from app.core.db import create_engine, create_session_factory
 from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
+from app.services.intake_queue import IntakeQueue
 from app.services.llm import ProviderChain
 from app.services.telemetry import Metrics, Telemetry
 
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = session_factory
         app.state.chain = chain
         app.state.turn_tasks = set()
+        intake_queue = IntakeQueue(settings, session_factory, chain)
+        app.state.intake_queue = intake_queue
         _startup_warnings(settings)
         await _fail_abandoned_turns(session_factory, settings)
         if settings.FIRST_SUPERUSER and settings.FIRST_SUPERUSER_PASSWORD:
@@ -67,9 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 created = await ensure_first_admin(session, settings, generate=False)
             if created:
                 logger.info("created the first administrator %s", created.email)
+        await intake_queue.start()
         try:
             yield
         finally:
+            await intake_queue.stop()
             tasks: set[asyncio.Task[None]] = app.state.turn_tasks
             if tasks:
                 # Replies still being written for disconnected clients get a chance to be stored.

@@ -305,3 +305,59 @@ class ProviderUsage(Base):
     failures: Mapped[int] = mapped_column(default=0)
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
+
+
+class IntakeState(StrEnum):
+    """A resume's way to a card: queued → parsing → ready (a draft to review) → saved, or failed with a reason."""
+
+    QUEUED = "queued"
+    PARSING = "parsing"
+    READY = "ready"
+    SAVED = "saved"
+    FAILED = "failed"
+
+
+class IntakeBatch(Base):
+    """Resumes uploaded together; its jobs give the progress and the ETA."""
+
+    __tablename__ = "intake_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    jobs: Mapped[list[IntakeJob]] = relationship(cascade="all, delete-orphan", passive_deletes=True, lazy="raise")
+
+
+class IntakeJob(Base):
+    """One resume of a batch. Stored so that a restart loses nothing: a worker claims it under a lease."""
+
+    __tablename__ = "intake_jobs"
+    __table_args__ = (Index("ix_intake_jobs_state_lease", "state", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("intake_batches.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=IntakeState.QUEUED)
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the job failed, in Russian for the recruiter."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """Something the recruiter should know about a ready draft (e.g. the model could not fill it)."""
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_file: Mapped[str | None] = mapped_column(String(255))
+    """The uploaded file's name inside RESUME_DIR/intake until the draft is saved."""
+    text: Mapped[str | None] = mapped_column(Text)
+    """The resume text: pasted, or extracted from the file."""
+    contacts: Mapped[dict[str, Any] | None]
+    """Emails, phones and links found locally; never sent to a model."""
+    draft: Mapped[dict[str, Any] | None]
+    """The fields the model extracted (a `ResumeDraft`), or None when left for manual entry."""
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[list[Any] | None]
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"), index=True)
+    lease_until: Mapped[datetime | None]
+    """While parsing: the claim's end; a job whose worker died is taken again after it."""
+    tries: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

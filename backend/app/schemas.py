@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from app.models import ConsentScope, Stage, VacancyStatus
+from app.models import ConsentScope, IntakeState, Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -399,3 +399,114 @@ class UsagePublic(BaseModel):
     failures: int
     prompt_tokens: int
     completion_tokens: int
+
+
+# --- resume intake -----------------------------------------------------------------------------------
+# ResumeDraft's field descriptions are part of the prompt: they reach the model inside the JSON schema.
+
+DraftText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class WorkPlace(BaseModel):
+    company: DraftText = Field(default=None, description="Компания")
+    title: DraftText = Field(default=None, description="Должность")
+    period: DraftText = Field(default=None, description="Период работы, как в резюме, например «2019–2023»")
+    summary: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=1000)] = Field(
+        default=None, description="Чем занимался, одно-два предложения"
+    )
+
+
+class EducationEntry(BaseModel):
+    institution: DraftText = Field(default=None, description="Учебное заведение")
+    degree: DraftText = Field(default=None, description="Специальность или степень")
+    year: DraftText = Field(default=None, description="Год окончания")
+
+
+class ResumeDraft(BaseModel):
+    """What the model must return for one resume (contacts are found locally and never asked for)."""
+
+    full_name: DraftText = Field(default=None, description="ФИО кандидата, как в резюме; null, если не указано")
+    city: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=100)] = Field(
+        default=None, description="Город; null, если не указан"
+    )
+    position: DraftText = Field(default=None, description="Желаемая должность; null, если не ясно")
+    skills: list[Skill] = Field(default=[], max_length=50, description="Ключевые навыки и технологии")
+    years_experience: int | None = Field(
+        default=None, ge=0, le=70, description="Общий опыт работы в годах, целое число; null, если не ясно"
+    )
+    work_history: list[WorkPlace] = Field(default=[], max_length=30, description="Места работы, последние первыми")
+    education: list[EducationEntry] = Field(default=[], max_length=10, description="Образование")
+    languages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
+        default=[], max_length=10, description="Языки с уровнем, например «английский — B2»"
+    )
+
+
+class FoundContacts(BaseModel):
+    emails: list[str] = []
+    phones: list[str] = []
+    """In international format, e.g. +7 900 123-45-67."""
+    links: list[str] = []
+
+
+class DuplicateRef(BaseModel):
+    id: int
+    full_name: str
+    matched: list[Literal["email", "phone"]]
+
+
+class IntakeJobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    batch_id: int
+    state: IntakeState
+    error: str | None
+    note: str | None
+    filename: str
+    text: str | None
+    contacts: FoundContacts | None
+    draft: ResumeDraft | None
+    proposed: CandidateCreate | None = None
+    """The draft as a card, ready to be corrected and saved (only for a job that is ready)."""
+    duplicates: list[DuplicateRef] = []
+    """Existing candidates with the same normalised email or phone: offered for merge."""
+    provider: str | None
+    model: str | None
+    candidate_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class IntakeJobBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    state: IntakeState
+    filename: str
+    error: str | None
+    note: str | None
+    candidate_id: int | None
+
+
+class IntakeBatchPublic(BaseModel):
+    id: int
+    created_at: datetime
+    total: int
+    counts: dict[IntakeState, int]
+    done: int
+    """Jobs that need no more work from the queue: ready, saved or failed."""
+    eta_seconds: float | None
+    """Estimated seconds until every job is done; None until it can be estimated."""
+    jobs: list[IntakeJobBrief]
+
+
+class IntakeTextCreate(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=200_000)]
+
+
+class IntakeSave(BaseModel):
+    candidate: CandidateCreate
+    """The card as the recruiter corrected it."""
+    merge_into: int | None = Field(default=None, gt=0)
+    """An existing candidate (one of the duplicates) to update with this resume instead of creating a new one."""

@@ -48,6 +48,8 @@ ENV_PREFIXES = (
     "DATA_DIR",
     "RESUME_",
     "ANALYSIS_",
+    "REDIS_URL",
+    "INTAKE_",
 )
 
 

@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.services import auth, candidates
+from app.services.intake_queue import IntakeQueue
 from app.services.llm import ProviderChain
 
 SESSION_COOKIE = "nexus_session"
@@ -40,6 +41,10 @@ def get_chain(request: Request) -> ProviderChain:
     return request.app.state.chain  # type: ignore[no-any-return]
 
 
+def get_intake_queue(request: Request) -> IntakeQueue:
+    return request.app.state.intake_queue  # type: ignore[no-any-return]
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -50,6 +55,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+IntakeQueueDep = Annotated[IntakeQueue, Depends(get_intake_queue)]
 
 CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]
 

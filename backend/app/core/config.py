@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     ANALYSIS_MAX_TOKENS: PositiveInt = 4000
     ANALYSIS_RESUME_CHARS: PositiveInt = 20000
 
+    # --- Resume intake ---
+    REDIS_URL: str | None = None
+    """When set, intake jobs go through a Redis stream and are run by `nexus-ai worker` processes; otherwise
+    inside the app process."""
+    INTAKE_QUEUE_NAME: str = "nexus-intake"
+    INTAKE_CONCURRENCY: PositiveInt = 1
+    """Resumes parsed at once per process: kept low so a recruiter's chat gets the provider's slots first."""
+    INTAKE_MAX_FILES: PositiveInt = 200
+    INTAKE_LEASE_SECONDS: PositiveFloat = 300.0
+    """A job whose worker died is taken again after this long."""
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -1,4 +1,5 @@
-"""candidate full-text search: candidates.search_terms, a GIN index (PostgreSQL) or an FTS5 table (SQLite)
+"""resume intake (intake_batches, intake_jobs) and candidate full-text search: candidates.search_terms with a
+GIN index (PostgreSQL) or an FTS5 table (SQLite)
 
 Revision ID: 0011
 Revises: 0006
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.models import UTCDateTime
 from app.services.search import terms
 
 revision: str = "0011"
@@ -66,7 +68,57 @@ def _backfill() -> None:
         )
 
 
+def _create_intake() -> None:
+    op.create_table(
+        "intake_batches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_intake_batches_created_by_id_users"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intake_batches")),
+    )
+    op.create_index(op.f("ix_intake_batches_created_by_id"), "intake_batches", ["created_by_id"])
+    op.create_table(
+        "intake_jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("stored_file", sa.String(length=255), nullable=True),
+        sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("contacts", sa.JSON(), nullable=True),
+        sa.Column("draft", sa.JSON(), nullable=True),
+        sa.Column("provider", sa.String(length=32), nullable=True),
+        sa.Column("model", sa.String(length=200), nullable=True),
+        sa.Column("attempts", sa.JSON(), nullable=True),
+        sa.Column("candidate_id", sa.Integer(), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
+        sa.Column("tries", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=True),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["intake_batches.id"], name=op.f("fk_intake_jobs_batch_id_intake_batches"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["candidate_id"],
+            ["candidates.id"],
+            name=op.f("fk_intake_jobs_candidate_id_candidates"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intake_jobs")),
+    )
+    op.create_index(op.f("ix_intake_jobs_batch_id"), "intake_jobs", ["batch_id"])
+    op.create_index(op.f("ix_intake_jobs_candidate_id"), "intake_jobs", ["candidate_id"])
+    op.create_index("ix_intake_jobs_state_lease", "intake_jobs", ["state", "lease_until"])
+
+
 def upgrade() -> None:
+    _create_intake()
     with op.batch_alter_table("candidates") as batch_op:
         batch_op.add_column(sa.Column("search_terms", sa.Text(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
@@ -95,3 +147,5 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS candidate_fts")
     with op.batch_alter_table("candidates") as batch_op:
         batch_op.drop_column("search_terms")
+    op.drop_table("intake_jobs")
+    op.drop_table("intake_batches")
