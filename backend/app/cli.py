@@ -43,7 +43,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker
 
-    status = run_worker(WorkerArgs.from_cli(["app.worker:broker", "--workers", str(args.workers)]))
+    argv = ["app.worker:broker", "--workers", str(args.workers)]
+    argv += ["--max-async-tasks", str(settings.INTAKE_CONCURRENCY), "--max-prefetch", "0"]
+    status = run_worker(WorkerArgs.from_cli(argv))
     return int(status or 0)
 
 

@@ -358,6 +358,8 @@ class IntakeJob(Base):
     lease_until: Mapped[datetime | None]
     """While parsing: the claim's end; a job whose worker died is taken again after it."""
     tries: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    """The process that took the job last (host:pid)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

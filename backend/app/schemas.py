@@ -473,6 +473,9 @@ class IntakeJobPublic(BaseModel):
     provider: str | None
     model: str | None
     candidate_id: int | None
+    worker: str | None
+    """The process that parsed it (host:pid)."""
+    tries: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import socket
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -47,6 +49,12 @@ from app.services.llm import AllProvidersFailed, Attempt, LLMRequest, ProviderCh
 from app.services.privacy import neutralise_delimiters
 
 logger = logging.getLogger("app.intake")
+
+
+
+def worker_id() -> str:
+    """This process (host:pid); computed per call, since worker processes are forked after import."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}"
 
 PROMPT_VERSION = "intake-v1"
 SPEC = StructuredSpec.from_model("resume_draft", "Поля карточки кандидата, извлечённые из резюме", ResumeDraft)
@@ -250,6 +258,7 @@ async def claim(session_factory: async_sessionmaker[AsyncSession], settings: Set
                 started_at=now,
                 lease_until=now + timedelta(seconds=settings.INTAKE_LEASE_SECONDS),
                 tries=IntakeJob.tries + 1,
+                worker=worker_id(),
             )
         )
     return bool(getattr(result, "rowcount", 0))

@@ -50,6 +50,8 @@ def make_broker(settings: Settings) -> AsyncBroker:
             queue_name=settings.INTAKE_QUEUE_NAME,
             consumer_group_name=f"{settings.INTAKE_QUEUE_NAME}-workers",
             idle_timeout=int(settings.INTAKE_LEASE_SECONDS * 1000),
+            # One message at a time per worker: a worker busy with a resume leaves the next to an idle one.
+            xread_count=1,
         )
     else:
         broker = InMemoryBroker(max_async_tasks=settings.INTAKE_CONCURRENCY)
@@ -121,6 +123,10 @@ def worker_broker(settings: Settings) -> AsyncBroker:
     resources: dict[str, Any] = {}
 
     async def startup(state: TaskiqState) -> None:
+        if isinstance(broker, RedisStreamBroker):
+            # The broker was built before the worker processes were forked: give each its own consumer name,
+            # so the stream's group sees (and balances) them as separate consumers.
+            broker.consumer_name = intake.worker_id()
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
         chain = ProviderChain.from_settings(settings, observer=Telemetry(settings, session_factory, Metrics()))

@@ -98,6 +98,7 @@ def _create_intake() -> None:
         sa.Column("candidate_id", sa.Integer(), nullable=True),
         sa.Column("lease_until", UTCDateTime(), nullable=True),
         sa.Column("tries", sa.Integer(), nullable=False),
+        sa.Column("worker", sa.String(length=100), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=True),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
