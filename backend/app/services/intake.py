@@ -51,10 +51,10 @@ from app.services.privacy import neutralise_delimiters
 logger = logging.getLogger("app.intake")
 
 
-
 def worker_id() -> str:
     """This process (host:pid); computed per call, since worker processes are forked after import."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}"
+
 
 PROMPT_VERSION = "intake-v1"
 SPEC = StructuredSpec.from_model("resume_draft", "Поля карточки кандидата, извлечённые из резюме", ResumeDraft)
