@@ -14,6 +14,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import web
+from app.ai.factory import build_chain
+from app.ai.telemetry import Metrics, Telemetry
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core import errors
@@ -23,8 +25,6 @@ from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
 from app.services.intake_queue import IntakeQueue
-from app.services.llm import ProviderChain
-from app.services.telemetry import Metrics, Telemetry
 
 logger = logging.getLogger("app")
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
         metrics = Metrics()
-        chain = ProviderChain.from_settings(settings, observer=Telemetry(settings, session_factory, metrics))
+        chain = build_chain(settings, observer=Telemetry(settings, session_factory, metrics))
         app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine

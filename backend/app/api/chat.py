@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from app.ai.errors import AllProvidersFailed
 from app.api.deps import ChainDep, CurrentCandidate, CurrentUser, SessionDep, SessionFactoryDep, SettingsDep
 from app.models import Candidate, ChatMessage, Role, User
 from app.schemas import ChatFailurePublic, ChatMessageCreate, ChatMessagePublic, ChatTurnPublic, ProviderAttempt
 from app.services import candidates
 from app.services import chat as chat_service
-from app.services.llm import AllProvidersFailed
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 

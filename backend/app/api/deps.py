@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.ai.chain import ProviderChain
 from app.core.config import Settings
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.services import auth, candidates
 from app.services.intake_queue import IntakeQueue
-from app.services.llm import ProviderChain
 
 SESSION_COOKIE = "nexus_session"
 CSRF_COOKIE = "nexus_csrf"

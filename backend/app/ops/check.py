@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from app.ai.errors import ErrorKind, ProviderError, collect_text
+from app.ai.types import LLMRequest
 from app.core.config import ConfigError, Settings, load_settings
 from app.ops.envfile import DEFAULT_ENV_FILE, mask
-from app.services.llm import ErrorKind, LLMRequest, ProviderError, collect_text
 
 if TYPE_CHECKING:
-    from app.services.openrouter import OpenRouterService
+    from app.ai.providers.openrouter import OpenRouterService
 
 # The provider SDKs are imported inside the steps: `nexus-ai` builds this command's parser for every
 # subcommand, and importing `openai` alone costs most of a second.
@@ -172,7 +173,7 @@ def _handshake(context: ssl.SSLContext, host: str, port: int, timeout: float) ->
 
 
 async def check_tls(settings: Settings, report: Report, timeout: float) -> bool:
-    from app.services import gigachat as giga
+    from app.ai.providers import gigachat as giga
 
     context = giga.build_ssl_context(settings)
     ca = str(settings.GIGACHAT_CA_BUNDLE_FILE) if settings.GIGACHAT_CA_BUNDLE_FILE else "системные + certifi"
@@ -222,7 +223,7 @@ def _expiry(expires_at: int) -> str:
 
 
 async def check_gigachat(settings: Settings, report: Report, timeout: float) -> None:
-    from app.services import gigachat as giga
+    from app.ai.providers import gigachat as giga
 
     if not await check_tls(settings, report, timeout):
         return
@@ -279,7 +280,7 @@ async def check_gigachat(settings: Settings, report: Report, timeout: float) -> 
 
 
 async def check_openrouter(settings: Settings, report: Report, timeout: float) -> None:
-    from app.services import openrouter
+    from app.ai.providers import openrouter
 
     service = openrouter.OpenRouterService(settings)
     step = "models"

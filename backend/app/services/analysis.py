@@ -18,18 +18,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ai.chain import ProviderChain
+from app.ai.errors import AllProvidersFailed
+from app.ai.types import Attempt, LLMRequest, StructuredResult, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import APIError
 from app.models import Analysis, Candidate, Vacancy
 from app.schemas import AnalysisOutput, AnalysisResult, Claim
-from app.services.llm import (
-    AllProvidersFailed,
-    Attempt,
-    LLMRequest,
-    ProviderChain,
-    StructuredResult,
-    StructuredSpec,
-)
 from app.services.privacy import neutralise_delimiters, redact_contacts, redact_identity
 
 PROMPT_VERSION = "analysis-v1"

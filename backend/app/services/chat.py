@@ -15,11 +15,13 @@ from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.ai.chain import ProviderChain
+from app.ai.errors import AllProvidersFailed
+from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
 from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import analysis, audit
-from app.services.llm import AllProvidersFailed, Delta, LLMRequest, LLMResult, ProviderChain, Restart
 from app.services.privacy import neutralise_delimiters, redact_contacts
 
 logger = logging.getLogger("app.chat")

@@ -31,6 +31,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from app.ai.chain import ProviderChain
+from app.ai.errors import AllProvidersFailed
+from app.ai.types import Attempt, LLMRequest, StructuredSpec
 from app.core.config import Settings
 from app.models import Candidate, IntakeBatch, IntakeJob, IntakeState, User, utcnow
 from app.schemas import (
@@ -45,7 +48,6 @@ from app.schemas import (
     ResumeDraft,
 )
 from app.services import audit, candidates, contacts, resumes
-from app.services.llm import AllProvidersFailed, Attempt, LLMRequest, ProviderChain, StructuredSpec
 from app.services.privacy import neutralise_delimiters
 
 logger = logging.getLogger("app.intake")

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends, TaskiqEvents, TaskiqState
 from taskiq_redis import RedisStreamBroker
 
+from app.ai.chain import ProviderChain
 from app.core.config import Settings
 from app.services import intake
-from app.services.llm import ProviderChain
 
 logger = logging.getLogger("app.intake_queue")
 
@@ -116,8 +116,9 @@ class IntakeQueue:
 def worker_broker(settings: Settings) -> AsyncBroker:
     """The broker a `taskiq worker` process imports: it builds its own engine and chain on start and
     re-enqueues the jobs a restart left behind."""
+    from app.ai.factory import build_chain
+    from app.ai.telemetry import Metrics, Telemetry
     from app.core.db import create_engine, create_session_factory
-    from app.services.telemetry import Metrics, Telemetry
 
     broker = make_broker(settings)
     resources: dict[str, Any] = {}
@@ -129,7 +130,7 @@ def worker_broker(settings: Settings) -> AsyncBroker:
             broker.consumer_name = intake.worker_id()
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
-        chain = ProviderChain.from_settings(settings, observer=Telemetry(settings, session_factory, Metrics()))
+        chain = build_chain(settings, observer=Telemetry(settings, session_factory, Metrics()))
         resources.update(engine=engine, chain=chain)
         _provide(state, settings, session_factory, chain)
         pending = await intake.pending_job_ids(session_factory)

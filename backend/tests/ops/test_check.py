@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from app.ai.errors import ErrorKind, ProviderError
+from app.ai.providers.gigachat import GigaChatService
 from app.core.config import Settings
-from app.services.gigachat import GigaChatService
-from app.services.llm import ErrorKind, ProviderError
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.ops.conftest import Scripts, ThrowawayCA, closed_port, upstream_env
 

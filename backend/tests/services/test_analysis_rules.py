@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from app.ai.providers.openrouter import closed_objects
+from app.ai.types import portable_schema
 from app.schemas import AnalysisOutput
 from app.services.analysis import SPEC, ground_quotes, parse_output
-from app.services.llm import portable_schema
-from app.services.openrouter import closed_objects
 from app.services.privacy import CONTACT, NAME, neutralise_delimiters, redact_contacts, redact_identity
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from app.ai.factory import build_chain
+from app.ai.providers.gigachat import GigaChatError, GigaChatService, build_ssl_context
+from app.ai.types import LLMRequest
 from app.core.config import Settings
-from app.services.gigachat import GigaChatError, GigaChatService, build_ssl_context
-from app.services.llm import LLMRequest, ProviderChain
 from tests.conftest import REPO_ROOT, Database, fake_settings
 from tests.fake_upstream import FakeUpstream, Fault
 
@@ -71,7 +72,7 @@ def test_wrong_secret_returns_none_and_logs_without_the_key(
 async def test_fifty_concurrent_first_requests_make_one_oauth_call(fake: FakeUpstream, database: Database) -> None:
     fake.scope = "GIGACHAT_API_B2B"
     settings = fake_settings(fake, database, GIGACHAT_SCOPE="GIGACHAT_API_B2B", LLM_QUEUE_SIZE=100)
-    chain = ProviderChain.from_settings(settings)
+    chain = build_chain(settings)
     try:
         results = await asyncio.gather(
             *(chain.complete(LLMRequest([{"role": "user", "content": f"q{i}"}], 0.7, 50)) for i in range(50))

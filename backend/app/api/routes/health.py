@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.ai import telemetry
+from app.ai.chain import ProviderChain
 from app.core.config import Settings
 from app.schemas import ProviderStatus, ReadyPublic
-from app.services import telemetry
-from app.services.llm import ProviderChain
 
 router = APIRouter(tags=["health"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.ai import telemetry
+from app.ai.telemetry import Metrics
 from app.api.deps import SessionDep
 from app.schemas import UsagePublic
-from app.services import telemetry
-from app.services.telemetry import Metrics
 
 metrics_router = APIRouter(tags=["health"])
 usage_router = APIRouter(prefix="/usage", tags=["usage"])

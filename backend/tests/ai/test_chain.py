@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from app.services.llm import AllProvidersFailed, CircuitBreaker, LLMRequest, ProviderChain, StructuredSpec
+from app.ai.errors import AllProvidersFailed
+from app.ai.factory import build_chain
+from app.ai.resilience import CircuitBreaker
+from app.ai.types import LLMRequest, StructuredSpec
 from tests.conftest import Database, RunningApp, StartApp, create_candidate, fake_settings
 from tests.fake_upstream import FakeUpstream, Fault
 
@@ -164,7 +167,7 @@ class ManualClock:
 async def test_breaker_opens_skips_then_probes_and_closes(fake: FakeUpstream, database: Database) -> None:
     clock = ManualClock()
     settings = fake_settings(fake, database, LLM_BREAKER_FAILURES=2, LLM_BREAKER_COOLDOWN=30)
-    chain = ProviderChain.from_settings(settings, clock=clock)
+    chain = build_chain(settings, clock=clock)
     request = LLMRequest([{"role": "user", "content": "Привет"}], 0.7, 100)
     breaker: CircuitBreaker = chain.slots[0].breaker
     try:
@@ -192,7 +195,7 @@ async def test_breaker_opens_skips_then_probes_and_closes(fake: FakeUpstream, da
 async def test_failed_probe_reopens_the_breaker(fake: FakeUpstream, database: Database) -> None:
     clock = ManualClock()
     settings = fake_settings(fake, database, LLM_BREAKER_FAILURES=1, LLM_BREAKER_COOLDOWN=10)
-    chain = ProviderChain.from_settings(settings, clock=clock)
+    chain = build_chain(settings, clock=clock)
     request = LLMRequest([{"role": "user", "content": "Привет"}], 0.7, 100)
     try:
         fake.gigachat.set_default(Fault.status(503))
@@ -207,7 +210,7 @@ async def test_failed_probe_reopens_the_breaker(fake: FakeUpstream, database: Da
 
 
 async def test_no_provider_left_raises_with_every_reason(fake: FakeUpstream, database: Database) -> None:
-    chain = ProviderChain.from_settings(fake_settings(fake, database))
+    chain = build_chain(fake_settings(fake, database))
     fake.gigachat.set_default(Fault.blacklist())
     fake.openrouter.set_default(Fault.status(402, "Insufficient credits"))
     try:
@@ -256,7 +259,7 @@ class Rating(BaseModel):
 
 
 async def test_structured_answers_take_the_same_chain(fake: FakeUpstream, database: Database) -> None:
-    chain = ProviderChain.from_settings(fake_settings(fake, database, LLM_BREAKER_FAILURES=2))
+    chain = build_chain(fake_settings(fake, database, LLM_BREAKER_FAILURES=2))
     spec = StructuredSpec.from_model("rate", "Оценка кандидата", Rating)
     request = LLMRequest([{"role": "user", "content": "Оцени"}], 0.2, 200)
     try:

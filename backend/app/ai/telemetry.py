@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.ai.chain import CallRecord, ProviderChain
+from app.ai.errors import ErrorKind, ProviderError
 from app.core.config import Settings
 from app.models import ProviderUsage
-from app.services.llm import CallRecord, ErrorKind, ProviderChain, ProviderError
 
 logger = logging.getLogger("app.ai")
 

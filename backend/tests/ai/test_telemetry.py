@@ -11,8 +11,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from app.ai.telemetry import today
 from app.core.logging import JsonFormatter, RedactingFilter, install_filters
-from app.services.telemetry import today
 from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
 
@@ -193,8 +193,8 @@ async def _issued_tokens(fake: FakeUpstream) -> list[str]:
 
 async def test_usage_counts_add_up_atomically(database: Database, api: RunningApp) -> None:
 
-    from app.services.llm import CallRecord
-    from app.services.telemetry import record_usage
+    from app.ai.chain import CallRecord
+    from app.ai.telemetry import record_usage
 
     calls = [CallRecord("gigachat", prompt_tokens=3, completion_tokens=2) for _ in range(20)]
     await asyncio.gather(*(record_usage(api.state.session_factory, c) for c in calls))

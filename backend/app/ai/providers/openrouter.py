@@ -13,20 +13,11 @@ from typing import Any
 import httpx2
 import openai
 
+from app.ai.errors import ErrorKind, ProviderError, finish_event, http_error
+from app.ai.types import Delta, LLMRequest, ProviderEvent, StructuredReply, StructuredSpec
 from app.core.config import Settings
-from app.services.llm import (
-    Delta,
-    ErrorKind,
-    LLMRequest,
-    ProviderError,
-    ProviderEvent,
-    StructuredReply,
-    StructuredSpec,
-    finish_event,
-    http_error,
-)
 
-logger = logging.getLogger("app.openrouter")
+logger = logging.getLogger("app.ai.providers.openrouter")
 
 
 def _error_message(body: object) -> str | None:
