@@ -1184,6 +1184,9 @@ class FakeUpstream:
         if not isinstance(messages, list) or not messages:
             message = 'Input required: specify "prompt" or "messages"'
             return _json_response(400, _OPENROUTER.error_body(400, message, None))
+        schema_problem = _strict_schema_problem(_openrouter_schema(body), body)
+        if schema_problem is not None:
+            return _json_response(400, _OPENROUTER.error_body(400, schema_problem, None))
         request_id = next(self._ids)
         with self._lock:
             self.openrouter._enter_locked(request_id)
@@ -1298,7 +1301,74 @@ def _validate_gigachat(body: Any) -> tuple[int, str] | None:
     for index, message in enumerate(messages):
         if isinstance(message, dict) and message.get("role") == "system" and index > 0:
             return 422, "Invalid params: system message must be the first message"
+        if isinstance(message, dict) and message.get("role") == "function":
+            problem = _function_result_problem(messages, index)
+            if problem is not None:
+                return 422, problem
     return _validate_functions(body)
+
+
+def _function_result_problem(messages: list[Any], index: int) -> str | None:
+    """A `function` message carries a function's result: it answers the assistant's `function_call` just before
+    it, names that function, and its content is a JSON object serialised to a string."""
+    previous = messages[index - 1] if index > 0 else None
+    call = previous.get("function_call") if isinstance(previous, dict) else None
+    if not (isinstance(previous, dict) and previous.get("role") == "assistant" and isinstance(call, dict)):
+        return "Invalid params: a function message must follow an assistant message with function_call"
+    if not isinstance(call.get("arguments"), dict):
+        return "Invalid params: function_call.arguments must be a JSON object"
+    message = messages[index]
+    if message.get("name") != call.get("name"):
+        return "Invalid params: function message name does not match the function_call"
+    try:
+        content = json.loads(message.get("content") or "")
+    except ValueError:
+        content = None
+    if not isinstance(content, dict):
+        return "Invalid params: function message content must be a JSON object"
+    return None
+
+
+# What OpenAI-style strict structured output accepts (OpenRouter passes the rules on).
+_STRICT_KEYWORDS = frozenset(
+    {"type", "description", "enum", "items", "properties", "required", "additionalProperties", "anyOf"}
+    | {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems"}
+    | {"pattern", "format", "const"}
+)
+
+
+def _strict_schema_problem(schema: Any, body: dict[str, Any]) -> str | None:
+    """Why a strict `json_schema` would be rejected: an unsupported keyword, an object that is not closed, or a
+    property that is not required."""
+    response_format = body.get("response_format")
+    strict = isinstance(response_format, dict) and (response_format.get("json_schema") or {}).get("strict") is True
+    if not strict or not isinstance(schema, dict):
+        return None
+
+    def check(node: Any, path: str) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        unknown = sorted(set(node) - _STRICT_KEYWORDS)
+        if unknown:
+            return f"Invalid schema for response_format: '{path}' uses unsupported keyword '{unknown[0]}'"
+        kind = node.get("type")
+        if kind == "object" or (isinstance(kind, list) and "object" in kind):
+            if node.get("additionalProperties") is not False:
+                return f"Invalid schema for response_format: '{path}' must set additionalProperties to false"
+            properties = node.get("properties", {})
+            if set(node.get("required", [])) != set(properties):
+                return f"Invalid schema for response_format: every property of '{path}' must be required"
+            for name, sub in properties.items():
+                problem = check(sub, f"{path}.{name}")
+                if problem:
+                    return problem
+        for sub in [node.get("items"), *node.get("anyOf", [])]:
+            problem = check(sub, f"{path}[]")
+            if problem:
+                return problem
+        return None
+
+    return check(schema, "root")
 
 
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import Attempt, LLMRequest, StructuredSpec
+from app.ai.types import Attempt, LLMRequest, StructuredRepair, StructuredSpec
 from app.core.config import Settings
 from app.models import Candidate, IntakeBatch, IntakeJob, IntakeState, User, utcnow
 from app.schemas import (
@@ -63,7 +63,6 @@ SPEC = StructuredSpec.from_model("resume_draft", "Поля карточки ка
 INTAKE_SUBDIR = "intake"
 SOURCE = "Загрузка резюме"
 DONE_STATES = frozenset({IntakeState.READY, IntakeState.SAVED, IntakeState.FAILED})
-PREVIOUS_REPLY_CHARS = 12000
 MAX_REPORTED_ERRORS = 20
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 """Uncompressed bytes one zip may expand to."""
@@ -322,15 +321,12 @@ def parse_draft(data: dict[str, Any] | str) -> tuple[ResumeDraft | None, str]:
 
 
 def _repair_request(request: LLMRequest, data: dict[str, Any] | str, problems: str) -> LLMRequest:
-    previous = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    """The same conversation plus the rejected document and the errors; each provider replays it its way."""
     return LLMRequest(
-        messages=[
-            *request.messages,
-            {"role": "assistant", "content": previous[:PREVIOUS_REPLY_CHARS]},
-            {"role": "user", "content": REPAIR_PROMPT.format(errors=problems)},
-        ],
+        messages=request.messages,
         temperature=request.temperature,
         max_tokens=request.max_tokens,
+        repair=StructuredRepair(previous=data, problems=problems, prompt=REPAIR_PROMPT.format(errors=problems)),
     )
 
 
