@@ -25,6 +25,7 @@ from app.core.http import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.models import ChatMessage, MessageStatus, utcnow
 from app.services.bootstrap import ensure_first_admin
 from app.services.intake_queue import IntakeQueue
+from app.services.shortlist import VectorCache
 
 logger = logging.getLogger("app")
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.turn_tasks = set()
         intake_queue = IntakeQueue(settings, session_factory, chain)
         app.state.intake_queue = intake_queue
+        app.state.vector_cache = VectorCache()
         _startup_warnings(settings)
         await _fail_abandoned_turns(session_factory, settings)
         if settings.FIRST_SUPERUSER and settings.FIRST_SUPERUSER_PASSWORD:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -363,3 +364,45 @@ class IntakeJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class Embedding(Base):
+    """A stored embedding of a candidate's contact-free profile or of a vacancy, for one model.
+
+    `text_hash` is the SHA-256 of the embedded text: the vector is recomputed only when the text changes.
+    `vector` holds little-endian float32 values (works on plain PostgreSQL and SQLite, no pgvector needed).
+    """
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        Index("ix_embeddings_candidate_model", "candidate_id", "model", unique=True),
+        Index("ix_embeddings_vacancy_model", "vacancy_id", "model", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShortlistEntry(Base):
+    """One candidate's place in a vacancy's latest shortlist (the whole list is replaced on each run)."""
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (Index("ix_shortlist_entries_vacancy_rank", "vacancy_id", "rank"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vacancy_id: Mapped[int] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]
+    score: Mapped[float]
+    """Cosine similarity of the profile and the vacancy, 0–1."""
+    model: Mapped[str] = mapped_column(String(100))
+    matched_skills: Mapped[list[str]] = mapped_column(default=list)
+    missing_skills: Mapped[list[str]] = mapped_column(default=list)
+    analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

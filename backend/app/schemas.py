@@ -513,3 +513,41 @@ class IntakeSave(BaseModel):
     """The card as the recruiter corrected it."""
     merge_into: int | None = Field(default=None, gt=0)
     """An existing candidate (one of the duplicates) to update with this resume instead of creating a new one."""
+
+
+# --- shortlist ---------------------------------------------------------------------------------------
+
+
+class ShortlistCreate(BaseModel):
+    top_n: int | None = Field(default=None, ge=1, le=20)
+    """How many of the best-ranked candidates get a full AI analysis (SHORTLIST_TOP_N by default)."""
+
+
+class ShortlistAnalysis(BaseModel):
+    id: int
+    fit_score: int
+    summary: str
+    recommendation: str
+
+
+class ShortlistEntryPublic(BaseModel):
+    rank: int
+    candidate_id: int
+    full_name: str
+    position: str | None
+    stage: Stage
+    score: float
+    """Similarity of the candidate's profile and the vacancy, 0–1."""
+    matched_skills: list[str]
+    missing_skills: list[str]
+    analysis: ShortlistAnalysis | None
+
+
+class ShortlistPublic(BaseModel):
+    vacancy_id: int
+    model: str | None
+    """The embeddings model that ranked the pool (`local-stems-v1` is the local fallback)."""
+    fallback_reason: str | None = None
+    """Why GigaChat Embeddings were not used for this run, if they were not."""
+    created_at: datetime | None
+    entries: list[ShortlistEntryPublic]

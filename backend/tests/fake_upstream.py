@@ -869,6 +869,8 @@ class FakeUpstream:
         self.gigachat = UpstreamTarget("gigachat", self._lock)
         self.openrouter = UpstreamTarget("openrouter", self._lock)
         self.oauth = UpstreamTarget("oauth", self._lock, allowed=_OAUTH_KINDS)
+        self.embeddings = UpstreamTarget("embeddings", self._lock, allowed=_SIDE_ENDPOINT_KINDS | {"reply"})
+        """GigaChat's `POST /embeddings`: deterministic vectors in which texts sharing words point the same way."""
         self._tokens: dict[str, int] = {}
         self._revoked: set[str] = set()
         self._rquids: list[str] = []
@@ -961,7 +963,7 @@ class FakeUpstream:
         with self._lock:
             self._release.set()
             self._release = threading.Event()
-            for target in (self.gigachat, self.openrouter, self.oauth):
+            for target in (self.gigachat, self.openrouter, self.oauth, self.embeddings):
                 target._reset_locked()
             self._tokens.clear()
             self._revoked.clear()
@@ -1075,6 +1077,7 @@ class FakeUpstream:
                 Route("/gigachat/api/v2/oauth", self._oauth, methods=["POST"]),
                 Route("/gigachat/api/v1/chat/completions", self._gigachat_chat, methods=["POST"]),
                 Route("/gigachat/api/v1/models", self._gigachat_models, methods=["GET"]),
+                Route("/gigachat/api/v1/embeddings", self._gigachat_embeddings, methods=["POST"]),
                 Route("/openrouter/api/v1/chat/completions", self._openrouter_chat, methods=["POST"]),
                 Route("/openrouter/api/v1/models", self._openrouter_models, methods=["GET"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
@@ -1219,6 +1222,35 @@ class FakeUpstream:
             return _json_response(401, {"status": 401, "message": problem}, extra)
         body = {"object": "list", "data": [dict(model) for model in GIGACHAT_MODELS]}
         return self._side_response(_GIGACHAT, fault, release, body, extra)
+
+    async def _gigachat_embeddings(self, request: Request) -> Response:
+        headers, raw = await self._read(request)
+        body = _parse_json(raw)
+        with self._lock:
+            self.embeddings._record_locked({"headers": headers, "json": body, "path": request.url.path}, counted=True)
+            fault = self.embeddings._next_fault_locked()
+            release = self._release
+        extra = _GIGACHAT.response_headers(None, headers)
+        problem = self._token_problem(headers.get("authorization", ""))
+        if problem is not None:
+            return _json_response(401, {"status": 401, "message": problem}, extra)
+        texts = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return _json_response(
+                422, _GIGACHAT.error_body(422, "Invalid params: input must be a list of strings", None)
+            )
+        model = body.get("model") or "Embeddings"
+        data = [
+            {
+                "object": "embedding",
+                "embedding": fake_embedding(text),
+                "index": index,
+                "usage": {"prompt_tokens": _count_tokens(text)},
+            }
+            for index, text in enumerate(texts)
+        ]
+        reply = {"object": "list", "data": data, "model": model}
+        return self._side_response(_GIGACHAT, fault if fault.kind != "reply" else None, release, reply, extra)
 
     async def _openrouter_models(self, request: Request) -> Response:
         headers, _ = await self._read(request)
@@ -1414,6 +1446,24 @@ def _openrouter_schema(body: dict[str, Any]) -> Any:
         spec = response_format.get("json_schema")
         return spec.get("schema", {}) if isinstance(spec, dict) else {}
     return None
+
+
+FAKE_EMBEDDING_DIM = 256
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A unit vector of hashed words (each word's first six letters, so «разработчик» and «разработчика» agree):
+    texts that share words have a high cosine, unrelated texts a low one. Deterministic across processes."""
+    import hashlib
+
+    vector = [0.0] * FAKE_EMBEDDING_DIM
+    for word in re.findall(r"[^\W_]+", text.lower().replace("ё", "е")):
+        if len(word) < 2:
+            continue
+        digest = hashlib.blake2b(word[:6].encode(), digest_size=4).digest()
+        vector[int.from_bytes(digest, "big") % FAKE_EMBEDDING_DIM] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 def _example_for_schema(schema: Any) -> Any:

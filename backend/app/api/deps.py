@@ -14,6 +14,7 @@ from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.services import auth, candidates
 from app.services.intake_queue import IntakeQueue
+from app.services.shortlist import VectorCache
 
 SESSION_COOKIE = "nexus_session"
 CSRF_COOKIE = "nexus_csrf"
@@ -45,6 +46,10 @@ def get_intake_queue(request: Request) -> IntakeQueue:
     return request.app.state.intake_queue  # type: ignore[no-any-return]
 
 
+def get_vector_cache(request: Request) -> VectorCache:
+    return request.app.state.vector_cache  # type: ignore[no-any-return]
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -56,6 +61,7 @@ SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sess
 ChainDep = Annotated[ProviderChain, Depends(get_chain)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 IntakeQueueDep = Annotated[IntakeQueue, Depends(get_intake_queue)]
+VectorCacheDep = Annotated[VectorCache, Depends(get_vector_cache)]
 
 CandidateID = Annotated[int, Path(description="Candidate id", gt=0)]
 

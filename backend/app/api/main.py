@@ -2,7 +2,19 @@ from fastapi import APIRouter, Depends
 
 from app.api import chat
 from app.api.deps import get_current_user, require_admin
-from app.api.routes import analyses, audit, auth, candidates, consents, intake, metrics, privacy, users, vacancies
+from app.api.routes import (
+    analyses,
+    audit,
+    auth,
+    candidates,
+    consents,
+    intake,
+    metrics,
+    privacy,
+    shortlist,
+    users,
+    vacancies,
+)
 
 api_router = APIRouter(prefix="/api")
 # Everything under /api needs a login except /api/auth/login; users, the audit log and erasure need an admin.
@@ -14,6 +26,7 @@ for router in (
     analyses.router,
     consents.router,
     intake.router,
+    shortlist.router,
     metrics.usage_router,
 ):
     api_router.include_router(router, dependencies=[Depends(get_current_user)])

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     INTAKE_LEASE_SECONDS: PositiveFloat = 300.0
     """A job whose worker died is taken again after this long."""
 
+    # --- Shortlist ---
+    GIGACHAT_EMBEDDINGS_MODEL: str = "Embeddings"
+    SHORTLIST_TOP_N: PositiveInt = 5
+    """Candidates of the ranked pool that also get a full AI analysis."""
+    SHORTLIST_PROFILE_CHARS: PositiveInt = 1500
+    """Characters of a profile that are embedded (GigaChat's `Embeddings` model reads up to 512 tokens)."""
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:

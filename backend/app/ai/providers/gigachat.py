@@ -271,6 +271,17 @@ class GigaChatService:
             completion_tokens=response.usage.completion_tokens,
         )
 
+    async def embed(self, texts: list[str]) -> tuple[str, list[list[float]]]:
+        """GigaChat Embeddings through the SDK: (model, one vector per text); raise `ProviderError`."""
+        try:
+            response = await self.client.aembeddings(texts, model=self.settings.GIGACHAT_EMBEDDINGS_MODEL)
+        except Exception as exc:
+            raise translate_error(exc) from None
+        vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise ProviderError(ErrorKind.MALFORMED, "число векторов не совпадает с числом текстов")
+        return response.model or self.settings.GIGACHAT_EMBEDDINGS_MODEL, vectors
+
     async def aclose(self) -> None:
         if "client" in self.__dict__:
             await self.client.aclose()

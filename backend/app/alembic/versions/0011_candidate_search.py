@@ -118,8 +118,63 @@ def _create_intake() -> None:
     op.create_index("ix_intake_jobs_state_lease", "intake_jobs", ["state", "lease_until"])
 
 
+def _create_shortlist() -> None:
+    op.create_table(
+        "embeddings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("candidate_id", sa.Integer(), nullable=True),
+        sa.Column("vacancy_id", sa.Integer(), nullable=True),
+        sa.Column("model", sa.String(length=100), nullable=False),
+        sa.Column("text_hash", sa.String(length=64), nullable=False),
+        sa.Column("dim", sa.Integer(), nullable=False),
+        sa.Column("vector", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["candidate_id"], ["candidates.id"], name=op.f("fk_embeddings_candidate_id_candidates"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["vacancy_id"], ["vacancies.id"], name=op.f("fk_embeddings_vacancy_id_vacancies"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_embeddings")),
+    )
+    op.create_index("ix_embeddings_candidate_model", "embeddings", ["candidate_id", "model"], unique=True)
+    op.create_index("ix_embeddings_vacancy_model", "embeddings", ["vacancy_id", "model"], unique=True)
+    op.create_table(
+        "shortlist_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("vacancy_id", sa.Integer(), nullable=False),
+        sa.Column("candidate_id", sa.Integer(), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Double(), nullable=False),
+        sa.Column("model", sa.String(length=100), nullable=False),
+        sa.Column("matched_skills", sa.JSON(), nullable=False),
+        sa.Column("missing_skills", sa.JSON(), nullable=False),
+        sa.Column("analysis_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["vacancy_id"], ["vacancies.id"], name=op.f("fk_shortlist_entries_vacancy_id_vacancies"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["candidate_id"],
+            ["candidates.id"],
+            name=op.f("fk_shortlist_entries_candidate_id_candidates"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["analysis_id"],
+            ["analyses.id"],
+            name=op.f("fk_shortlist_entries_analysis_id_analyses"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shortlist_entries")),
+    )
+    op.create_index(op.f("ix_shortlist_entries_candidate_id"), "shortlist_entries", ["candidate_id"])
+    op.create_index("ix_shortlist_entries_vacancy_rank", "shortlist_entries", ["vacancy_id", "rank"])
+
+
 def upgrade() -> None:
     _create_intake()
+    _create_shortlist()
     with op.batch_alter_table("candidates") as batch_op:
         batch_op.add_column(sa.Column("search_terms", sa.Text(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
@@ -148,5 +203,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS candidate_fts")
     with op.batch_alter_table("candidates") as batch_op:
         batch_op.drop_column("search_terms")
+    op.drop_table("shortlist_entries")
+    op.drop_table("embeddings")
     op.drop_table("intake_jobs")
     op.drop_table("intake_batches")
