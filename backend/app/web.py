@@ -18,7 +18,12 @@ logger = logging.getLogger("app.web")
 
 # Pages that show candidate data; without a session cookie they go straight to the login form instead of
 # flashing an empty page first. Whether the cookie is still valid is the API's business (the page follows a 401).
-PROTECTED_PAGES = {"/": "index.html", "/index.html": "index.html", "/candidate-view.html": "candidate-view.html"}
+PROTECTED_PAGES = {
+    "/": "index.html",
+    "/index.html": "index.html",
+    "/candidate-view.html": "candidate-view.html",
+    "/shortlist.html": "shortlist.html",
+}
 PUBLIC_PAGES = {"/login": "login.html", "/login.html": "login.html"}
 ASSET_DIRS = ("css", "js")
 # Revalidate on every load (cheap with ETag/Last-Modified): a deploy must never leave a stale script behind.

@@ -339,4 +339,4 @@ async def current(session: AsyncSession, vacancy_id: int) -> list[tuple[Shortlis
         .where(ShortlistEntry.vacancy_id == vacancy_id, Candidate.erased_at.is_(None))
         .order_by(ShortlistEntry.rank)
     )
-    return [(e, c, a) for e, c, a in rows.tuples()]
+    return [(e, c, a) for e, c, a in rows]

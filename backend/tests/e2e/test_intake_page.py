@@ -44,3 +44,36 @@ async def test_dropped_resumes_show_progress_and_become_candidates_after_review(
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#intake-jobs li").first).to_contain_text("сохранён")
     await expect(page.locator("#candidates")).to_contain_text("Кандидат Номер Ноль")
+
+
+async def test_the_shortlist_page_ranks_the_pool_for_a_vacancy(ui: UI, fake: FakeUpstream) -> None:
+    from tests.conftest import create_candidate
+    from tests.services.test_shortlist import ANALYSIS
+
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+    client = ui.app.client
+    vacancy = (
+        await client.post(
+            "/api/vacancies/", json={"title": "Python-разработчик", "key_skills": ["Python", "PostgreSQL"]}
+        )
+    ).json()
+    fit = await create_candidate(client, full_name="Подходящий Кандидат", resume_text="Python, PostgreSQL, FastAPI.")
+    await create_candidate(
+        client,
+        full_name="Другой Кандидат",
+        email="cook@example.com",
+        phone="+7 917 000-00-00",
+        position="Повар",
+        resume_text="Шеф-повар, кухня.",
+    )
+    page = ui.page
+    await ui.goto(f"/shortlist.html?vacancy={vacancy['id']}")
+    await expect(page.get_by_label("Вакансия", exact=True)).to_have_value(str(vacancy["id"]))
+    await page.get_by_label("Анализировать лучших").fill("1")
+    await page.get_by_role("button", name="Составить шорт-лист").click()
+    rows = page.locator("#entries tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("Подходящий Кандидат")
+    await expect(rows.first).to_contain_text("81/100")
+    await expect(rows.first).to_have_attribute("data-candidate", str(fit["id"]))
+    await ui.screenshot("shortlist")
