@@ -2,7 +2,7 @@
 
 One stemmer for both backends: every candidate keeps `search_terms`, the Snowball stems (Russian for Cyrillic
 words, English for Latin ones) of their name, position, city, skills and resume, recomputed whenever one of
-those fields changes. PostgreSQL indexes it with a GIN index on `to_tsvector('simple', …)` and ranks with
+those fields changes. PostgreSQL keeps a generated `tsvector` of it (GIN-indexed) and ranks with
 `ts_rank_cd`; SQLite indexes it with an FTS5 table kept in sync by triggers and ranks with bm25. Because the
 stemming happens here and not in the database, «разработчик» finds «разработчика» identically on both, and
 the query is stemmed by the same code as the documents.
@@ -20,7 +20,9 @@ from typing import Any
 import snowballstemmer
 from sqlalchemy import event, func, inspect, literal_column, select, table
 from sqlalchemy.orm import Mapper
-from sqlalchemy.sql import Subquery, column
+from sqlalchemy.sql import column
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from app.models import Candidate
 
@@ -78,22 +80,27 @@ def _tsquery(stems: list[str]) -> str:
     return " & ".join([*stems[:-1], f"{stems[-1]}:*"])
 
 
-def ranked_matches(dialect: str, stems: list[str]) -> Subquery:
-    """(id, score) of the candidates whose indexed text holds every stem; a higher score ranks first."""
+def ranked_matches(dialect: str, stems: list[str]) -> CTE:
+    """(id, score) of the candidates whose indexed text holds every stem; a higher score ranks first.
+
+    A materialized CTE: the index finds the matches once, and the list query joins that small set (a plain
+    subquery could be re-run for every candidate row)."""
     if dialect == "postgresql":
-        vector = func.to_tsvector("simple", func.coalesce(Candidate.search_terms, ""))
-        query = func.to_tsquery("simple", _tsquery(stems))
-        return (
+        # The stored, GIN-indexed `search_vector` (generated from search_terms by migration 0011).
+        config: ColumnElement[Any] = literal_column("'simple'::regconfig")
+        vector: ColumnElement[Any] = literal_column("candidates.search_vector")
+        query = func.to_tsquery(config, _tsquery(stems))
+        selected = (
             select(Candidate.id.label("id"), func.ts_rank_cd(vector, query).label("score"))
+            .select_from(Candidate.__table__)
             .where(vector.op("@@")(query))
-            .subquery("fts")
         )
-    fts = table(FTS_TABLE, column("rowid"), column("rank"))
-    return (
-        select(fts.c.rowid.label("id"), (-fts.c.rank).label("score"))
-        .where(literal_column(FTS_TABLE).op("MATCH")(_fts5_query(stems)))
-        .subquery("fts")
-    )
+    else:
+        fts = table(FTS_TABLE, column("rowid"), column("rank"))
+        selected = select(fts.c.rowid.label("id"), (-fts.c.rank).label("score")).where(
+            literal_column(FTS_TABLE).op("MATCH")(_fts5_query(stems))
+        )
+    return selected.cte("fts").prefix_with("MATERIALIZED")
 
 
 def _refresh(candidate: Candidate, *, only_if_changed: bool) -> None:
