@@ -52,6 +52,9 @@ def make_broker(settings: Settings) -> AsyncBroker:
             idle_timeout=int(settings.INTAKE_LEASE_SECONDS * 1000),
             # One message at a time per worker: a worker busy with a resume leaves the next to an idle one.
             xread_count=1,
+            # The lock around reclaiming unacknowledged messages must expire, or a worker killed while holding
+            # it would stop every other worker.
+            unacknowledged_lock_timeout=10.0,
         )
     else:
         broker = InMemoryBroker(max_async_tasks=settings.INTAKE_CONCURRENCY)

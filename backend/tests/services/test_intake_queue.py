@@ -34,7 +34,7 @@ async def redis_queue() -> AsyncIterator[tuple[str, str]]:
     try:
         yield REDIS_URL, name
     finally:
-        await client.delete(name)
+        await client.delete(name, f"autoclaim:{name}-workers:{name}")
         await client.aclose()
 
 
