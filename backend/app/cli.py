@@ -36,6 +36,22 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("должно быть не меньше 1")
     return number
+def secrets_of(settings: Settings) -> list[str]:
+    """The values every log handler must redact (for processes started outside `main`)."""
+    return _secrets(settings)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.REDIS_URL:
+        print("nexus-ai worker: REDIS_URL is not set; without it resumes are parsed inside the app", file=sys.stderr)
+        return 2
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    argv = ["app.worker:broker", "--workers", str(args.workers)]
+    argv += ["--max-async-tasks", str(settings.INTAKE_CONCURRENCY), "--max-prefetch", "0"]
+    status = run_worker(WorkerArgs.from_cli(argv))
+    return int(status or 0)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensure_admin.add_argument("--host", default="127.0.0.1")
     ensure_admin.add_argument("--port", type=int, default=8000)
     ensure_admin.set_defaults(handler=_ensure_admin)
+
+    worker = sub.add_parser("worker", help="run intake worker processes (with REDIS_URL)")
+    worker.add_argument("--workers", type=int, default=2, help="worker processes")
+    worker.set_defaults(handler=_worker)
 
     purge = sub.add_parser("purge", help="erase candidates whose retention date has passed (152-FZ)")
     purge.add_argument("--dry-run", action="store_true", help="only list who would be erased")

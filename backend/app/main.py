@@ -25,6 +25,8 @@ from app.core.http import BodyLimitMiddleware, RequestIdMiddleware, SecurityHead
 from app.core.logging import install_access_log_filter
 from app.services.bootstrap import ensure_first_admin
 from app.services.turns import TurnLeases, instance_id
+from app.services.intake_queue import IntakeQueue
+from app.services.shortlist import VectorCache
 
 logger = logging.getLogger("app")
 
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain = chain
         app.state.turn_tasks = set()
         app.state.turn_leases = turn_leases
+        intake_queue = IntakeQueue(settings, session_factory, chain)
+        app.state.intake_queue = intake_queue
+        app.state.vector_cache = VectorCache()
         _startup_warnings(settings)
         # Renews this process's turn leases and fails turns whose process died, here or in another instance.
         upkeep = asyncio.create_task(turn_leases.run(), name="turn-leases")
@@ -76,9 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 created = await ensure_first_admin(session, settings, generate=False)
             if created:
                 logger.info("created the first administrator %s", created.email)
+        await intake_queue.start()
         try:
             yield
         finally:
+            await intake_queue.stop()
             tasks: set[asyncio.Task[None]] = app.state.turn_tasks
             if tasks:
                 # Replies still being written for disconnected clients get a chance to be stored.

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -133,6 +134,8 @@ class Candidate(Base):
     """Why `retention_until` is set: a `RetentionReason`."""
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     """The recruiter who owns the candidate (the creator unless reassigned)."""
+    search_terms: Mapped[str | None] = mapped_column(Text, deferred=True)
+    """Stems of the name, position, city, skills and resume for full-text search (app.services.search)."""
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
@@ -344,3 +347,94 @@ class ProviderBreaker(Base):
     """Set while open; after the cooldown one probe may go through."""
     probe_until: Mapped[datetime | None]
     """A probe is in flight until then (a crashed prober's claim runs out)."""
+class IntakeState(StrEnum):
+    """A resume's way to a card: queued → parsing → ready (a draft to review) → saved, or failed with a reason."""
+
+    QUEUED = "queued"
+    PARSING = "parsing"
+    READY = "ready"
+    SAVED = "saved"
+    FAILED = "failed"
+
+
+class IntakeBatch(Base):
+    """Resumes uploaded together; its jobs give the progress and the ETA."""
+
+    __tablename__ = "intake_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    jobs: Mapped[list[IntakeJob]] = relationship(cascade="all, delete-orphan", passive_deletes=True, lazy="raise")
+
+
+class IntakeJob(Base):
+    """One resume of a batch. Stored so that a restart loses nothing: a worker claims it under a lease."""
+
+    __tablename__ = "intake_jobs"
+    __table_args__ = (Index("ix_intake_jobs_state_lease", "state", "lease_until"),)
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("intake_batches.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=IntakeState.QUEUED)
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the job failed, in Russian for the recruiter."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """Something the recruiter should know about a ready draft (e.g. the model could not fill it)."""
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_file: Mapped[str | None] = mapped_column(String(255))
+    """The uploaded file's name inside RESUME_DIR/intake until the draft is saved."""
+    text: Mapped[str | None] = mapped_column(Text)
+    """The resume text: pasted, or extracted from the file."""
+    contacts: Mapped[dict[str, Any] | None]
+    """Emails, phones and links found locally; never sent to a model."""
+    draft: Mapped[dict[str, Any] | None]
+    """The fields the model extracted (a `ResumeDraft`), or None when left for manual entry."""
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[list[Any] | None]
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"), index=True)
+    lease_until: Mapped[datetime | None]
+    """While parsing: the claim's end; a job whose worker died is taken again after it."""
+    tries: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    """The process that took the job last (host:pid)."""
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Embedding(Base):
+    """A stored embedding of a candidate's contact-free profile or of a vacancy, for one model.
+
+    `text_hash` is the SHA-256 of the embedded text: the vector is recomputed only when the text changes.
+    `vector` holds little-endian float32 values (works on plain PostgreSQL and SQLite, no pgvector needed).
+    """
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        Index("ix_embeddings_candidate_model", "candidate_id", "model", unique=True),
+        Index("ix_embeddings_vacancy_model", "vacancy_id", "model", unique=True),
+    )
+
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ShortlistEntry(Base):
+    """One candidate's place in a vacancy's latest shortlist (the whole list is replaced on each run)."""
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (Index("ix_shortlist_entries_vacancy_rank", "vacancy_id", "rank"),)
+
+    vacancy_id: Mapped[int] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]
+    score: Mapped[float]
+    """Cosine similarity of the profile and the vacancy, 0–1."""
+    matched_skills: Mapped[list[str]] = mapped_column(default=list)
+    missing_skills: Mapped[list[str]] = mapped_column(default=list)
+    analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from app.models import ConsentScope, RetentionReason, Stage, VacancyStatus
+from app.models import ConsentScope, IntakeState, Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -461,7 +462,6 @@ class TeamMemberPublic(BaseModel):
 
 
 class BoardCard(BaseModel):
-    id: int
     full_name: str
     position: str | None
     stage: Stage
@@ -477,7 +477,6 @@ class BoardCard(BaseModel):
 
 
 class BoardColumn(BaseModel):
-    stage: Stage
     title: str
     count: int
     cards: list[BoardCard]
@@ -495,8 +494,6 @@ class BoardPublic(BaseModel):
 
 
 class FunnelStep(BaseModel):
-    stage: Stage
-    title: str
     reached: int
     """Candidates of the period that ever got to this stage or further."""
     conversion: float | None
@@ -504,8 +501,6 @@ class FunnelStep(BaseModel):
 
 
 class StageDuration(BaseModel):
-    stage: Stage
-    title: str
     stays: int
     """Finished stays in the stage (the candidate moved on) that the average is taken over."""
     average_days: float | None
@@ -521,20 +516,15 @@ class SourceRow(BaseModel):
 
 class ReasonRow(BaseModel):
     reason: str
-    count: int
 
 
 class TimeToHire(BaseModel):
-    hired: int
-    average_days: float | None
     median_days: float | None
 
 
 class ReportPublic(BaseModel):
-    vacancy_id: int | None
     since: date | None
     until: date | None
-    candidates: int
     funnel: list[FunnelStep]
     time_to_hire: TimeToHire
     time_in_stage: list[StageDuration]
@@ -575,3 +565,132 @@ class AIOverviewPublic(BaseModel):
     quota: QuotaPublic
     breakers: list[BreakerPublic]
     balance: BalancePublic
+# --- resume intake -----------------------------------------------------------------------------------
+# ResumeDraft's field descriptions are part of the prompt: they reach the model inside the JSON schema.
+
+DraftText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class WorkPlace(BaseModel):
+    company: DraftText = Field(default=None, description="Компания")
+    title: DraftText = Field(default=None, description="Должность")
+    period: DraftText = Field(default=None, description="Период работы, как в резюме, например «2019–2023»")
+    summary: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=1000)] = Field(
+        default=None, description="Чем занимался, одно-два предложения"
+    )
+
+
+class EducationEntry(BaseModel):
+    institution: DraftText = Field(default=None, description="Учебное заведение")
+    degree: DraftText = Field(default=None, description="Специальность или степень")
+    year: DraftText = Field(default=None, description="Год окончания")
+
+
+class ResumeDraft(BaseModel):
+    """What the model must return for one resume (contacts are found locally and never asked for)."""
+
+    full_name: DraftText = Field(default=None, description="ФИО кандидата, как в резюме; null, если не указано")
+    city: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=100)] = Field(
+        default=None, description="Город; null, если не указан"
+    position: DraftText = Field(default=None, description="Желаемая должность; null, если не ясно")
+    skills: list[Skill] = Field(default=[], max_length=50, description="Ключевые навыки и технологии")
+    years_experience: int | None = Field(
+        default=None, ge=0, le=70, description="Общий опыт работы в годах, целое число; null, если не ясно"
+    work_history: list[WorkPlace] = Field(default=[], max_length=30, description="Места работы, последние первыми")
+    education: list[EducationEntry] = Field(default=[], max_length=10, description="Образование")
+    languages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
+        default=[], max_length=10, description="Языки с уровнем, например «английский — B2»"
+
+
+class FoundContacts(BaseModel):
+    emails: list[str] = []
+    phones: list[str] = []
+    """In international format, e.g. +7 900 123-45-67."""
+    links: list[str] = []
+
+
+class DuplicateRef(BaseModel):
+    matched: list[Literal["email", "phone"]]
+
+
+class IntakeJobPublic(BaseModel):
+
+    batch_id: int
+    state: IntakeState
+    error: str | None
+    note: str | None
+    filename: str
+    text: str | None
+    contacts: FoundContacts | None
+    draft: ResumeDraft | None
+    proposed: CandidateCreate | None = None
+    """The draft as a card, ready to be corrected and saved (only for a job that is ready)."""
+    duplicates: list[DuplicateRef] = []
+    """Existing candidates with the same normalised email or phone: offered for merge."""
+    provider: str | None
+    model: str | None
+    candidate_id: int | None
+    worker: str | None
+    """The process that parsed it (host:pid)."""
+    tries: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class IntakeJobBrief(BaseModel):
+
+
+
+class IntakeBatchPublic(BaseModel):
+    total: int
+    counts: dict[IntakeState, int]
+    done: int
+    """Jobs that need no more work from the queue: ready, saved or failed."""
+    eta_seconds: float | None
+    """Estimated seconds until every job is done; None until it can be estimated."""
+    jobs: list[IntakeJobBrief]
+
+
+class IntakeTextCreate(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=200_000)]
+
+
+class IntakeSave(BaseModel):
+    candidate: CandidateCreate
+    """The card as the recruiter corrected it."""
+    merge_into: int | None = Field(default=None, gt=0)
+    """An existing candidate (one of the duplicates) to update with this resume instead of creating a new one."""
+
+
+# --- shortlist ---------------------------------------------------------------------------------------
+
+
+class ShortlistCreate(BaseModel):
+    top_n: int | None = Field(default=None, ge=1, le=20)
+    """How many of the best-ranked candidates get a full AI analysis (SHORTLIST_TOP_N by default)."""
+
+
+class ShortlistAnalysis(BaseModel):
+    fit_score: int
+    summary: str
+    recommendation: str
+
+
+class ShortlistEntryPublic(BaseModel):
+    rank: int
+    candidate_id: int
+    score: float
+    """Similarity of the candidate's profile and the vacancy, 0–1."""
+    matched_skills: list[str]
+    missing_skills: list[str]
+    analysis: ShortlistAnalysis | None
+
+
+class ShortlistPublic(BaseModel):
+    vacancy_id: int
+    """The embeddings model that ranked the pool (`local-stems-v1` is the local fallback)."""
+    fallback_reason: str | None = None
+    """Why GigaChat Embeddings were not used for this run, if they were not."""
+    created_at: datetime | None
+    entries: list[ShortlistEntryPublic]

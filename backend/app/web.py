@@ -27,6 +27,7 @@ PROTECTED_PAGES = {
     "/board.html": "board.html",
     "/reports.html": "reports.html",
     "/admin.html": "admin.html",
+    "/shortlist.html": "shortlist.html",
 }
 PUBLIC_PAGES = {"/login": "login.html", "/login.html": "login.html"}
 ASSET_DIRS = ("css", "js")

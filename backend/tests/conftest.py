@@ -49,6 +49,8 @@ ENV_PREFIXES = (
     "RESUME_",
     "ANALYSIS_",
     "REDIS_",
+    "REDIS_URL",
+    "INTAKE_",
 )
 
 
@@ -191,6 +193,9 @@ class RunningApp:
     def state(self) -> Any:
         return self.app.state
 
+    stop: Callable[[], Awaitable[None]] | None = None
+    """Shut this instance down as a restart would (lifespan shutdown); the fixture's cleanup then skips it."""
+
     def new_client(self, **kwargs: Any) -> httpx.AsyncClient:
         client = httpx.AsyncClient(base_url=self.base_url, timeout=30.0, **kwargs)
         self.clients.append(client)
@@ -260,6 +265,12 @@ async def start_app(fake: FakeUpstream, database: Database, tmp_path: Path) -> A
         anon = httpx.AsyncClient(base_url=base_url, timeout=30.0)
         running = RunningApp(app, settings, base_url, anon, anon, [anon])
         started.append((server, task, running))
+
+        async def stop() -> None:
+            server.should_exit = True
+            await task
+
+        running.stop = stop
         if database.admin_token is None:
             await running.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
             async with app.state.session_factory() as session, session.begin():
@@ -275,7 +286,8 @@ async def start_app(fake: FakeUpstream, database: Database, tmp_path: Path) -> A
         for client in running.clients:
             await client.aclose()
         server.should_exit = True
-        await task
+        if not task.done():
+            await task
 
 
 @pytest.fixture

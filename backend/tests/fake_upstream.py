@@ -869,6 +869,8 @@ class FakeUpstream:
         self.gigachat = UpstreamTarget("gigachat", self._lock)
         self.openrouter = UpstreamTarget("openrouter", self._lock)
         self.oauth = UpstreamTarget("oauth", self._lock, allowed=_OAUTH_KINDS)
+        self.embeddings = UpstreamTarget("embeddings", self._lock, allowed=_SIDE_ENDPOINT_KINDS | {"reply"})
+        """GigaChat's `POST /embeddings`: deterministic vectors in which texts sharing words point the same way."""
         self._tokens: dict[str, int] = {}
         self._revoked: set[str] = set()
         self._rquids: list[str] = []
@@ -966,7 +968,7 @@ class FakeUpstream:
         with self._lock:
             self._release.set()
             self._release = threading.Event()
-            for target in (self.gigachat, self.openrouter, self.oauth):
+            for target in (self.gigachat, self.openrouter, self.oauth, self.embeddings):
                 target._reset_locked()
             self._tokens.clear()
             self._revoked.clear()
@@ -1081,6 +1083,7 @@ class FakeUpstream:
                 Route("/gigachat/api/v1/chat/completions", self._gigachat_chat, methods=["POST"]),
                 Route("/gigachat/api/v1/models", self._gigachat_models, methods=["GET"]),
                 Route("/gigachat/api/v1/balance", self._gigachat_balance, methods=["GET"]),
+                Route("/gigachat/api/v1/embeddings", self._gigachat_embeddings, methods=["POST"]),
                 Route("/openrouter/api/v1/chat/completions", self._openrouter_chat, methods=["POST"]),
                 Route("/openrouter/api/v1/models", self._openrouter_models, methods=["GET"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
@@ -1190,6 +1193,9 @@ class FakeUpstream:
         if not isinstance(messages, list) or not messages:
             message = 'Input required: specify "prompt" or "messages"'
             return _json_response(400, _OPENROUTER.error_body(400, message, None))
+        schema_problem = _strict_schema_problem(_openrouter_schema(body), body)
+        if schema_problem is not None:
+            return _json_response(400, _OPENROUTER.error_body(400, schema_problem, None))
         request_id = next(self._ids)
         with self._lock:
             self.openrouter._enter_locked(request_id)
@@ -1238,6 +1244,35 @@ class FakeUpstream:
         if balance is None:
             return _json_response(403, {"status": 403, "message": "Permission denied"}, extra)
         return self._side_response(_GIGACHAT, fault, release, {"balance": [dict(b) for b in balance]}, extra)
+
+    async def _gigachat_embeddings(self, request: Request) -> Response:
+        headers, raw = await self._read(request)
+        body = _parse_json(raw)
+        with self._lock:
+            self.embeddings._record_locked({"headers": headers, "json": body, "path": request.url.path}, counted=True)
+            fault = self.embeddings._next_fault_locked()
+            release = self._release
+        extra = _GIGACHAT.response_headers(None, headers)
+        problem = self._token_problem(headers.get("authorization", ""))
+        if problem is not None:
+            return _json_response(401, {"status": 401, "message": problem}, extra)
+        texts = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return _json_response(
+                422, _GIGACHAT.error_body(422, "Invalid params: input must be a list of strings", None)
+            )
+        model = body.get("model") or "Embeddings"
+        data = [
+            {
+                "object": "embedding",
+                "embedding": fake_embedding(text),
+                "index": index,
+                "usage": {"prompt_tokens": _count_tokens(text)},
+            }
+            for index, text in enumerate(texts)
+        ]
+        reply = {"object": "list", "data": data, "model": model}
+        return self._side_response(_GIGACHAT, fault if fault.kind != "reply" else None, release, reply, extra)
 
     async def _openrouter_models(self, request: Request) -> Response:
         headers, _ = await self._read(request)
@@ -1320,7 +1355,74 @@ def _validate_gigachat(body: Any) -> tuple[int, str] | None:
     for index, message in enumerate(messages):
         if isinstance(message, dict) and message.get("role") == "system" and index > 0:
             return 422, "Invalid params: system message must be the first message"
+        if isinstance(message, dict) and message.get("role") == "function":
+            problem = _function_result_problem(messages, index)
+            if problem is not None:
+                return 422, problem
     return _validate_functions(body)
+
+
+def _function_result_problem(messages: list[Any], index: int) -> str | None:
+    """A `function` message carries a function's result: it answers the assistant's `function_call` just before
+    it, names that function, and its content is a JSON object serialised to a string."""
+    previous = messages[index - 1] if index > 0 else None
+    call = previous.get("function_call") if isinstance(previous, dict) else None
+    if not (isinstance(previous, dict) and previous.get("role") == "assistant" and isinstance(call, dict)):
+        return "Invalid params: a function message must follow an assistant message with function_call"
+    if not isinstance(call.get("arguments"), dict):
+        return "Invalid params: function_call.arguments must be a JSON object"
+    message = messages[index]
+    if message.get("name") != call.get("name"):
+        return "Invalid params: function message name does not match the function_call"
+    try:
+        content = json.loads(message.get("content") or "")
+    except ValueError:
+        content = None
+    if not isinstance(content, dict):
+        return "Invalid params: function message content must be a JSON object"
+    return None
+
+
+# What OpenAI-style strict structured output accepts (OpenRouter passes the rules on).
+_STRICT_KEYWORDS = frozenset(
+    {"type", "description", "enum", "items", "properties", "required", "additionalProperties", "anyOf"}
+    | {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems"}
+    | {"pattern", "format", "const"}
+)
+
+
+def _strict_schema_problem(schema: Any, body: dict[str, Any]) -> str | None:
+    """Why a strict `json_schema` would be rejected: an unsupported keyword, an object that is not closed, or a
+    property that is not required."""
+    response_format = body.get("response_format")
+    strict = isinstance(response_format, dict) and (response_format.get("json_schema") or {}).get("strict") is True
+    if not strict or not isinstance(schema, dict):
+        return None
+
+    def check(node: Any, path: str) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        unknown = sorted(set(node) - _STRICT_KEYWORDS)
+        if unknown:
+            return f"Invalid schema for response_format: '{path}' uses unsupported keyword '{unknown[0]}'"
+        kind = node.get("type")
+        if kind == "object" or (isinstance(kind, list) and "object" in kind):
+            if node.get("additionalProperties") is not False:
+                return f"Invalid schema for response_format: '{path}' must set additionalProperties to false"
+            properties = node.get("properties", {})
+            if set(node.get("required", [])) != set(properties):
+                return f"Invalid schema for response_format: every property of '{path}' must be required"
+            for name, sub in properties.items():
+                problem = check(sub, f"{path}.{name}")
+                if problem:
+                    return problem
+        for sub in [node.get("items"), *node.get("anyOf", [])]:
+            problem = check(sub, f"{path}[]")
+            if problem:
+                return problem
+        return None
+
+    return check(schema, "root")
 
 
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -1366,6 +1468,24 @@ def _openrouter_schema(body: dict[str, Any]) -> Any:
         spec = response_format.get("json_schema")
         return spec.get("schema", {}) if isinstance(spec, dict) else {}
     return None
+
+
+FAKE_EMBEDDING_DIM = 256
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A unit vector of hashed words (each word's first six letters, so «разработчик» and «разработчика» agree):
+    texts that share words have a high cosine, unrelated texts a low one. Deterministic across processes."""
+    import hashlib
+
+    vector = [0.0] * FAKE_EMBEDDING_DIM
+    for word in re.findall(r"[^\W_]+", text.lower().replace("ё", "е")):
+        if len(word) < 2:
+            continue
+        digest = hashlib.blake2b(word[:6].encode(), digest_size=4).digest()
+        vector[int.from_bytes(digest, "big") % FAKE_EMBEDDING_DIM] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 def _example_for_schema(schema: Any) -> Any:

@@ -523,6 +523,64 @@ RATING_SCHEMA: dict[str, Any] = {
 }
 
 
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+        out["properties"] = {k: closed(v) for k, v in out.get("properties", {}).items()}
+        out["required"] = list(out["properties"])
+    if isinstance(out.get("items"), dict):
+        out["items"] = closed(out["items"])
+    return out
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_openrouter_rejects_a_strict_schema_strict_mode_would_not_accept(fake: FakeUpstream) -> None:
+    bad_schemas = {
+        "additionalProperties": RATING_SCHEMA,
+        "unsupported keyword 'maxLength'": closed(
+            {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 10}}}
+        ),
+        "must be required": {**closed(RATING_SCHEMA), "required": ["summary"]},
+    }
+    client = make_openai(fake)
+    try:
+        for expected, schema in bad_schemas.items():
+            response_format: Any = {
+                "type": "json_schema",
+                "json_schema": {"name": "rate", "strict": True, "schema": schema},
+            }
+            with pytest.raises(openai.BadRequestError) as caught:
+                await client.chat.completions.create(
+                    model="deepseek/deepseek-chat-v3-0324",
+                    messages=OPENROUTER_MESSAGES,
+                    response_format=response_format,
+                )
+            assert expected in str(caught.value)
+    finally:
+        await client.close()
+    assert fake.openrouter.request_count == 3
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_gigachat_checks_a_replayed_function_call_and_its_result(fake: FakeUpstream) -> None:
+    call = {"role": "assistant", "content": "", "function_call": {"name": "rate", "arguments": {"score": 1}}}
+    result = {"role": "function", "name": "rate", "content": json.dumps({"status": "rejected"})}
+    ask = {"role": "user", "content": "Исправьте"}
+    good = {**rating_request(), "messages": [*user_chat()["messages"], call, result, ask]}
+    orphan = {**rating_request(), "messages": [*user_chat()["messages"], result, ask]}
+    not_json = {**rating_request(), "messages": [*user_chat()["messages"], call, {**result, "content": "нет"}, ask]}
+    async with make_giga(fake) as client:
+        answered = await client.achat(good)
+        with pytest.raises(gc_errors.UnprocessableEntityError) as first:
+            await client.achat(orphan)
+        with pytest.raises(gc_errors.UnprocessableEntityError) as second:
+            await client.achat(not_json)
+    assert answered.choices[0].finish_reason == "function_call"
+    assert "must follow an assistant message with function_call" in str(first.value.content)
+    assert "must be a JSON object" in str(second.value.content)
+
+
 def rating_request(name: str = "rate") -> dict[str, Any]:
     return {
         **user_chat(),
@@ -578,7 +636,7 @@ async def test_openrouter_json_schema_is_answered_with_json_content(fake: FakeUp
     fake.openrouter.push(Fault.ok(text="{not json"))
     response_format: Any = {
         "type": "json_schema",
-        "json_schema": {"name": "rate", "strict": True, "schema": RATING_SCHEMA},
+        "json_schema": {"name": "rate", "strict": True, "schema": closed(RATING_SCHEMA)},
     }
     client = make_openai(fake)
     try:

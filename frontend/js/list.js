@@ -3,6 +3,7 @@
 import { ApiError, api, requestFull } from "./api.js";
 import { $, announce, clear, h, setBusy, show } from "./dom.js";
 import { STAGES, formatDate, formatSize, initials, isoAttr, plural, splitSkills, stageLabel } from "./format.js";
+import { initIntake } from "./intake.js";
 import { checkAi, currentUser, showFatal, wireLogout } from "./layout.js";
 
 const PAGE_SIZE = 20;
@@ -396,6 +397,7 @@ async function init() {
     return;
   }
   checkAi();
+  initIntake({ onSaved: () => refresh() });
   await refresh();
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -13,10 +13,22 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
+class StructuredRepair:
+    """A second structured turn: the model's previous document, what was wrong with it, and the request to fix
+    it. Each provider replays it its own way (GigaChat: its function call and a `function` result)."""
+
+    previous: dict[str, Any] | str
+    problems: str
+    prompt: str
+
+
+@dataclass(frozen=True)
 class LLMRequest:
     messages: list[dict[str, str]]
     temperature: float
     max_tokens: int
+    repair: StructuredRepair | None = None
+    """Set on a structured repair turn; appended after `messages` by the provider."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +57,14 @@ class StructuredSpec:
     """Latin letters, digits and underscores: GigaChat rejects any other function name."""
     description: str
     schema: dict[str, Any]
+    """For GigaChat functions: JSON Schema with its bounds, optional fields as their plain type."""
+    strict_schema: dict[str, Any] | None = None
+    """For OpenAI-style strict structured output: optional fields as `[type, "null"]`, numeric and list bounds;
+    `schema` when None."""
 
     @classmethod
     def from_model(cls, name: str, description: str, model: type[BaseModel]) -> StructuredSpec:
-        return cls(name, description, portable_schema(model))
+        return cls(name, description, portable_schema(model), portable_schema(model, dialect="strict"))
 
 
 @dataclass(frozen=True)
@@ -64,35 +80,55 @@ class StructuredReply:
 
 
 _SCHEMA_KEYWORDS = frozenset({"type", "description", "enum", "items", "properties", "required"})
+_BOUNDS = {
+    # GigaChat's function parameters are JSON Schema: every bound a model declares is sent.
+    "gigachat": frozenset(
+        {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems"}
+    ),
+    # OpenAI's strict mode (which OpenRouter passes on) accepts numeric and list bounds, not string lengths.
+    "strict": frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems"}),
+}
+SchemaDialect = Literal["gigachat", "strict"]
 
 
-def portable_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema cut down to what both GigaChat functions and OpenAI-style structured output
-    accept: references inlined, optional fields as their plain type, every property required, no titles,
-    defaults or bounds. Bounds are still enforced: the reply is validated against the model itself."""
+def portable_schema(model: type[BaseModel], dialect: SchemaDialect = "gigachat") -> dict[str, Any]:
+    """The model's JSON schema as a provider accepts it: references inlined, every property required, no
+    titles or defaults, with the bounds the dialect accepts. Optional fields are their plain type for
+    GigaChat, and keep their null branch (`["string", "null"]`) for strict mode, where a required field can
+    only be absent by being null. The reply is still validated against the model itself."""
     full = model.model_json_schema()
     definitions: dict[str, Any] = full.get("$defs", {})
+    keep = _SCHEMA_KEYWORDS | _BOUNDS[dialect]
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        return definitions[node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
 
     def convert(node: dict[str, Any]) -> dict[str, Any]:
         description = node.get("description")
-        if "$ref" in node:
-            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        node = resolve(node)
+        nullable = False
         if "anyOf" in node:
-            concrete = [option for option in node["anyOf"] if option.get("type") != "null"]
+            options = node["anyOf"]
+            concrete = [option for option in options if option.get("type") != "null"]
             if len(concrete) == 1:
-                node = {**concrete[0], **({"description": description} if description else {})}
+                nullable = len(concrete) < len(options)
+                node = {**resolve(concrete[0]), **({"description": description} if description else {})}
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "properties":
                 out[key] = {name: convert(sub) for name, sub in value.items()}
             elif key == "items":
                 out[key] = convert(value)
-            elif key in _SCHEMA_KEYWORDS:
+            elif key in keep:
                 out[key] = value
         if description and "description" not in out:
             out["description"] = description
         if out.get("type") == "object":
             out["required"] = list(out.get("properties", {}))
+        if nullable and dialect == "strict" and isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
         return out
 
     return convert(full)

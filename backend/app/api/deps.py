@@ -16,6 +16,8 @@ from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
 from app.schemas import DB_INT_MAX
 from app.services import auth, candidates
+from app.services.intake_queue import IntakeQueue
+from app.services.shortlist import VectorCache
 from app.services.turns import TurnLeases
 
 SESSION_COOKIE = "nexus_session"
@@ -54,6 +56,14 @@ async def get_telemetry(request: Request) -> Telemetry:
     return request.app.state.telemetry  # type: ignore[no-any-return]
 
 
+async def get_intake_queue(request: Request) -> IntakeQueue:
+    return request.app.state.intake_queue  # type: ignore[no-any-return]
+
+
+async def get_vector_cache(request: Request) -> VectorCache:
+    return request.app.state.vector_cache  # type: ignore[no-any-return]
+
+
 async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -66,6 +76,8 @@ ChainDep = Annotated[ProviderChain, Depends(get_chain)]
 TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TurnLeasesDep = Annotated[TurnLeases, Depends(get_turn_leases)]
+IntakeQueueDep = Annotated[IntakeQueue, Depends(get_intake_queue)]
+VectorCacheDep = Annotated[VectorCache, Depends(get_vector_cache)]
 
 CandidateID = Annotated[int, Path(description="Candidate id", gt=0, le=DB_INT_MAX)]
 

@@ -210,6 +210,23 @@ class Settings(BaseSettings):
             return ["otlp"]
         return []
 
+    # --- Resume intake ---
+    # REDIS_URL (above) also carries intake: when set, jobs go through a Redis stream and are run by
+    # `nexus-ai worker` processes; otherwise inside the app process.
+    INTAKE_QUEUE_NAME: str = "nexus-intake"
+    INTAKE_CONCURRENCY: PositiveInt = 1
+    """Resumes parsed at once per process: kept low so a recruiter's chat gets the provider's slots first."""
+    INTAKE_MAX_FILES: PositiveInt = 200
+    INTAKE_LEASE_SECONDS: PositiveFloat = 300.0
+    """A job whose worker died is taken again after this long."""
+
+    # --- Shortlist ---
+    GIGACHAT_EMBEDDINGS_MODEL: str = "Embeddings"
+    SHORTLIST_TOP_N: PositiveInt = 5
+    """Candidates of the ranked pool that also get a full AI analysis."""
+    SHORTLIST_PROFILE_CHARS: PositiveInt = 1500
+    """Characters of a profile that are embedded (GigaChat's `Embeddings` model reads up to 512 tokens)."""
+
     @field_validator("GIGACHAT_API_KEY", mode="after")
     @classmethod
     def _check_gigachat_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -12,6 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
 
+UNMANAGED_TABLE_PREFIXES = ("candidate_fts",)
+"""SQLite's FTS5 table and its shadow tables: created by migration 0011, not described by the models."""
+UNMANAGED_INDEXES = frozenset({"ix_candidates_search"})
+"""PostgreSQL's GIN index for full-text search: created by migration 0011."""
+UNMANAGED_COLUMNS = frozenset({"search_vector"})
+"""PostgreSQL's generated tsvector column of `candidates.search_terms`: created by migration 0011."""
+
+
+def include_object(_obj: object, name: str | None, type_: str, reflected: bool, _compare_to: object) -> bool:
+    """Autogenerate's filter: the search objects that only migrations manage are neither added nor dropped."""
+    if not reflected or name is None:
+        return True
+    if type_ == "table" and name.startswith(UNMANAGED_TABLE_PREFIXES):
+        return False
+    if type_ == "column" and name in UNMANAGED_COLUMNS:
+        return False
+    return not (type_ == "index" and name in UNMANAGED_INDEXES)
+
 
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()

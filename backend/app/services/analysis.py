@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import Attempt, LLMRequest, StructuredResult, StructuredSpec
+from app.ai.types import Attempt, LLMRequest, StructuredRepair, StructuredResult, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import BadGateway, NotFound, ServiceUnavailable, Unprocessable
 from app.models import Analysis, Candidate, Vacancy
 from app.schemas import AnalysisOutput, AnalysisResult, Claim
 from app.services.privacy import neutralise_delimiters, redact_contacts, redact_identity
 
-PROMPT_VERSION = "analysis-v1"
+PROMPT_VERSION = "analysis-v2"
 """Changes whenever the prompt or the schema sent to the model changes, so stored runs stay comparable."""
 
 SPEC = StructuredSpec.from_model(
@@ -71,7 +71,6 @@ NO_ANALYSIS = "Анализов этого кандидата ещё нет"
 CANDIDATE_GONE = "Кандидат был удалён, пока шёл анализ"
 
 VACANCY_PART_CHARS = 4000
-PREVIOUS_REPLY_CHARS = 12000
 MAX_REPORTED_ERRORS = 20
 
 
@@ -217,15 +216,12 @@ def ground_quotes(output: AnalysisOutput, resume: str) -> tuple[AnalysisResult, 
 
 
 def _repair_request(request: LLMRequest, data: dict[str, Any] | str, problems: str) -> LLMRequest:
-    previous = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    """The same conversation plus the rejected document and the errors; each provider replays it its way."""
     return LLMRequest(
-        messages=[
-            *request.messages,
-            {"role": "assistant", "content": previous[:PREVIOUS_REPLY_CHARS]},
-            {"role": "user", "content": REPAIR_PROMPT.format(errors=problems)},
-        ],
+        messages=request.messages,
         temperature=request.temperature,
         max_tokens=request.max_tokens,
+        repair=StructuredRepair(previous=data, problems=problems, prompt=REPAIR_PROMPT.format(errors=problems)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -13,7 +13,7 @@ from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
-from app.services import resumes
+from app.services import resumes, search
 
 NOT_FOUND = "Кандидат не найден"
 STAGE_TITLES = {
@@ -158,17 +158,26 @@ async def list_(
     source: str | None = None,
     owner_id: int | None = None,
 ) -> tuple[list[Candidate], int]:
+    """Filtered candidates, newest first; with `q`, the best matches first: a name match, then the full-text
+    rank of the resume and profile (Russian word forms), then the newest."""
     query = select(Candidate).where(Candidate.erased_at.is_(None))
+    order: list[Any] = []
     if q and q.strip():
         pattern = like_pattern(q)
-        query = query.where(
-            or_(
-                func.lower(Candidate.full_name).like(pattern, escape=LIKE_ESCAPE),
-                func.lower(Candidate.email).like(pattern, escape=LIKE_ESCAPE),
-                func.lower(Candidate.position).like(pattern, escape=LIKE_ESCAPE),
-                func.lower(cast(Candidate.skills, String)).like(pattern, escape=LIKE_ESCAPE),
-            )
-        )
+        conditions = [
+            func.lower(Candidate.full_name).like(pattern, escape=LIKE_ESCAPE),
+            func.lower(Candidate.email).like(pattern, escape=LIKE_ESCAPE),
+            func.lower(Candidate.position).like(pattern, escape=LIKE_ESCAPE),
+            func.lower(cast(Candidate.skills, String)).like(pattern, escape=LIKE_ESCAPE),
+        ]
+        order.append(case((conditions[0], 1), else_=0).desc())
+        stems = search.query_terms(q)
+        if stems:
+            matches = search.ranked_matches(session.get_bind().dialect.name, stems)
+            query = query.outerjoin(matches, matches.c.id == Candidate.id)
+            conditions.append(matches.c.id.is_not(None))
+            order.append(func.coalesce(matches.c.score, 0).desc())
+        query = query.where(or_(*conditions))
     if stage is not None:
         query = query.where(Candidate.stage == stage)
     if vacancy_id is not None:
@@ -178,7 +187,7 @@ async def list_(
     if owner_id is not None:
         query = query.where(Candidate.owner_id == owner_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(Candidate.id.desc()).offset(offset).limit(limit))
+    rows = await session.scalars(query.order_by(*order, Candidate.id.desc()).offset(offset).limit(limit))
     return list(rows), int(total or 0)
 
 

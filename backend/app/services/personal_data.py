@@ -24,6 +24,9 @@ from app.models import (
     Consent,
     ConsentScope,
     RetentionReason,
+    Embedding,
+    IntakeJob,
+    ShortlistEntry,
     Stage,
     StageChange,
     User,
@@ -161,9 +164,9 @@ async def erase(
 ) -> None:
     """Destroy the candidate's personal data: anonymise the row, delete the chat, analyses, stage history
     (rejection reasons are free text) and the resume file; keep consents (they hold no personal data) and a
-    tombstone in the audit log."""
+    tombstone in the audit log. Intake jobs that made the card, embeddings and shortlist entries go too."""
     path = resumes.stored_path(settings, candidate)
-    for model in (ChatMessage, Analysis, StageChange):
+    for model in (ShortlistEntry, Embedding, ChatMessage, Analysis, StageChange, IntakeJob):
         await session.execute(delete(model).where(model.candidate_id == candidate.id))
     candidate.full_name = ERASED_NAME
     for name in (

@@ -42,7 +42,9 @@ MESSAGES_0001 = sa.table(
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": migrations.include_object}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

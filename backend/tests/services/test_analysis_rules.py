@@ -68,18 +68,30 @@ def _walk(node: Any) -> list[dict[str, Any]]:
     return []
 
 
-def test_the_schema_sent_to_models_is_plain_and_fully_required() -> None:
-    schema = portable_schema(AnalysisOutput)
-    assert schema == SPEC.schema
-    text = json.dumps(schema)
-    for keyword in ("$ref", "$defs", "anyOf", "title", "default", "maximum"):
-        assert keyword not in text
-    objects = [node for node in _walk(schema) if node.get("type") == "object"]
-    assert len(objects) >= 4
-    assert all(set(node["required"]) == set(node["properties"]) for node in objects)
-    quote = schema["properties"]["strengths"]["items"]["properties"]["evidence_quote"]
-    assert quote["type"] == "string" and "цитата" in quote["description"]
-    closed = closed_objects(schema)
+def test_each_provider_gets_the_most_exact_schema_it_accepts() -> None:
+    gigachat = portable_schema(AnalysisOutput)
+    strict = portable_schema(AnalysisOutput, dialect="strict")
+    assert (gigachat, strict) == (SPEC.schema, SPEC.strict_schema)
+    for schema in (gigachat, strict):
+        text = json.dumps(schema)
+        for keyword in ("$ref", "$defs", "title", "default"):
+            assert keyword not in text
+        objects = [node for node in _walk(schema) if node.get("type") == "object"]
+        assert len(objects) >= 4
+        assert all(set(node["required"]) == set(node["properties"]) for node in objects)
+        # Bounds go to the model, so an out-of-range answer does not cost a repair round.
+        assert (schema["properties"]["fit_score"]["minimum"], schema["properties"]["fit_score"]["maximum"]) == (0, 100)
+        assert schema["properties"]["strengths"]["maxItems"] == 15
+
+    # GigaChat: string lengths too; the optional quote as its plain type (described as nullable).
+    quote = gigachat["properties"]["strengths"]["items"]["properties"]["evidence_quote"]
+    assert quote["type"] == "string" and quote["maxLength"] == 1000 and "null" in quote["description"]
+    # Strict mode: the null branch stays, or the model could never return the null the prompt asks for;
+    # string lengths are not accepted there.
+    quote = strict["properties"]["strengths"]["items"]["properties"]["evidence_quote"]
+    assert quote["type"] == ["string", "null"] and "maxLength" not in quote
+    assert "maxLength" not in json.dumps(strict) and "minLength" not in json.dumps(strict)
+    closed = closed_objects(strict)
     assert all(node.get("additionalProperties") is False for node in _walk(closed) if node.get("type") == "object")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -109,6 +109,30 @@ def _is_tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+REPLAYED_TEXT_CHARS = 12000
+
+
+def structured_messages(request: LLMRequest, spec: StructuredSpec) -> list[dict[str, Any]]:
+    """The conversation for a structured call. A repair turn replays the earlier call the way GigaChat's
+    function calling records it: the assistant's `function_call` with its arguments, then a `function`
+    message whose content (a JSON object) says why the result was rejected, then the request to fix it."""
+    messages: list[dict[str, Any]] = list(request.messages)
+    repair = request.repair
+    if repair is None:
+        return messages
+    if isinstance(repair.previous, dict):
+        messages.append(
+            {"role": "assistant", "content": "", "function_call": {"name": spec.name, "arguments": repair.previous}}
+        )
+        result = {"status": "rejected", "errors": repair.problems}
+        messages.append({"role": "function", "name": spec.name, "content": json.dumps(result, ensure_ascii=False)})
+    else:
+        # The model answered with text instead of calling the function: replay that text.
+        messages.append({"role": "assistant", "content": repair.previous[:REPLAYED_TEXT_CHARS]})
+    messages.append({"role": "user", "content": repair.prompt})
+    return messages
 
 
 class GigaChatService:
@@ -226,7 +250,7 @@ class GigaChatService:
 
     async def complete_structured(self, request: LLMRequest, spec: StructuredSpec) -> StructuredReply:
         """A forced function call: GigaChat returns the document as `function_call.arguments`, a JSON object."""
-        payload = self._payload(request.messages, request.temperature, request.max_tokens)
+        payload = self._payload(structured_messages(request, spec), request.temperature, request.max_tokens)
         # Passed through untyped: the SDK's `Function` model keeps only a few JSON-schema keywords and
         # would silently drop the `required` lists of nested objects.
         payload["additional_fields"] = {
@@ -262,15 +286,22 @@ class GigaChatService:
                 return None
             raise translate_error(exc) from exc
         except Exception as exc:
-            raise translate_error(exc) from exc
         return [(entry.usage, entry.value) for entry in result.balance]
+    async def embed(self, texts: list[str]) -> tuple[str, list[list[float]]]:
+        """GigaChat Embeddings through the SDK: (model, one vector per text); raise `ProviderError`."""
+            response = await self.client.aembeddings(texts, model=self.settings.GIGACHAT_EMBEDDINGS_MODEL)
+            raise translate_error(exc) from None
+        vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise ProviderError(ErrorKind.MALFORMED, "число векторов не совпадает с числом текстов")
+        return response.model or self.settings.GIGACHAT_EMBEDDINGS_MODEL, vectors
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:
             await self.client.aclose()
             self.client.close()
 
-    def _payload(self, messages: list[dict[str, str]], temperature: float, max_tokens: int) -> dict[str, Any]:
+    def _payload(self, messages: Sequence[Mapping[str, Any]], temperature: float, max_tokens: int) -> dict[str, Any]:
         return {
             "model": self.settings.GIGACHAT_MODEL,
             "messages": messages,

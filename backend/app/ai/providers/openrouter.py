@@ -5,6 +5,7 @@ The SDK's own retries are off (`max_retries=0`): the provider chain is the only 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator
 from functools import cached_property
@@ -65,10 +66,28 @@ def translate_error(exc: BaseException) -> ProviderError:
     return ProviderError(ErrorKind.SERVER, type(exc).__name__)
 
 
+REPLAYED_TEXT_CHARS = 12000
+
+
+def structured_messages(request: LLMRequest) -> list[dict[str, str]]:
+    """The conversation for a structured call; a repair turn replays the earlier document as the assistant's
+    text, then asks for the fix."""
+    messages = list(request.messages)
+    repair = request.repair
+    if repair is not None:
+        previous = (
+            repair.previous if isinstance(repair.previous, str) else json.dumps(repair.previous, ensure_ascii=False)
+        )
+        messages.append({"role": "assistant", "content": previous[:REPLAYED_TEXT_CHARS]})
+        messages.append({"role": "user", "content": repair.prompt})
+    return messages
+
+
 def closed_objects(schema: dict[str, Any]) -> dict[str, Any]:
     """Strict structured output (OpenAI's rules, which OpenRouter passes on) wants every object closed."""
     out: dict[str, Any] = dict(schema)
-    if out.get("type") == "object":
+    kind = out.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind):
         out["additionalProperties"] = False
         out["properties"] = {name: closed_objects(sub) for name, sub in out.get("properties", {}).items()}
     if isinstance(out.get("items"), dict):
@@ -138,12 +157,16 @@ class OpenRouterService:
         try:
             response = await self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=request.messages,
+                messages=structured_messages(request),
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
                 response_format={
                     "type": "json_schema",
-                    "json_schema": {"name": spec.name, "strict": True, "schema": closed_objects(spec.schema)},
+                    "json_schema": {
+                        "name": spec.name,
+                        "strict": True,
+                        "schema": closed_objects(spec.strict_schema or spec.schema),
+                    },
                 },
                 # The reply arrives all at once: reading may take as long as the chain allows.
                 timeout=httpx2.Timeout(

@@ -49,7 +49,11 @@ async def _audit(
 async def list_candidates(
     session: SessionDep,
     q: Annotated[
-        str | None, Query(max_length=200, description="Search in name, email, position, skills"), NoNul
+        str | None,
+        Query(
+            max_length=200, description="Search in name, email, position, skills and resume text (word forms), ranked"
+        ),
+        NoNul,
     ] = None,
     stage: Stage | None = None,
     vacancy_id: Annotated[int | None, Query(gt=0, le=DB_INT_MAX)] = None,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.schemas import AnalysisResult
+from app.services.analysis import SPEC
 from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
 
@@ -99,7 +100,7 @@ async def test_gigachat_analysis_is_stored_valid_and_grounded(api: RunningApp, f
     stored = response.json()
     assert stored["provider"] == "gigachat" and stored["model"] == "GigaChat-2:2.0.28.2"
     assert stored["vacancy_id"] == vacancy["id"] and stored["attempts"] == []
-    assert stored["version"] == 1 and stored["prompt_version"] == "analysis-v1"
+    assert stored["version"] == 1 and stored["prompt_version"] == "analysis-v2"
     assert stored["prompt_tokens"] > 0 and stored["completion_tokens"] > 0 and stored["latency_ms"] >= 0
     result = AnalysisResult.model_validate(stored["result"])
     assert result.advisory is True and result.fit_score == 78
@@ -155,6 +156,30 @@ async def test_openrouter_answers_when_gigachat_is_down(api: RunningApp, fake: F
     assert (await api.client.get(f"/api/candidates/{candidate['id']}/analyses/latest")).json() == stored
 
 
+async def test_openrouter_strict_mode_can_return_a_null_quote_and_repairs_as_text(
+    api: RunningApp, fake: FakeUpstream
+) -> None:
+    _, candidate = await setup(api.client)
+    fake.gigachat.set_default(Fault.down())
+    # The fake rejects a strict schema it would not accept (unclosed objects, string lengths, …) with a 400.
+    fake.openrouter.push(Fault.ok(json=document(fit_score=101)))
+    fake.openrouter.push(Fault.ok(json=document(gaps=[{"text": "Нет Kubernetes", "evidence_quote": None}])))
+
+    response = await analyse(api.client, candidate["id"])
+
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert stored["provider"] == "openrouter" and stored["result"]["gaps"][0]["evidence_quote"] is None
+    first, repair = (r["json"] for r in fake.openrouter.requests)
+    schema = first["response_format"]["json_schema"]["schema"]
+    claim = schema["properties"]["gaps"]["items"]
+    assert claim["properties"]["evidence_quote"]["type"] == ["string", "null"]
+    assert schema["properties"]["fit_score"]["maximum"] == 100
+    previous, feedback = repair["messages"][-2:]
+    assert previous["role"] == "assistant" and json.loads(previous["content"])["fit_score"] == 101
+    assert feedback["role"] == "user" and "fit_score" in feedback["content"]
+
+
 async def test_a_structured_answer_that_never_comes_falls_back(start_app: StartApp, fake: FakeUpstream) -> None:
     api = await start_app(LLM_STRUCTURED_TIMEOUT=0.5)
     _, candidate = await setup(api.client)
@@ -184,9 +209,12 @@ async def test_an_invalid_document_is_repaired_once(api: RunningApp, fake: FakeU
     assert [(a["provider"], a["error"]) for a in stored["attempts"]] == [("gigachat", "invalid_output")]
     first, repair = chat_requests(fake)
     assert repair["messages"][:2] == first["messages"]
-    assert repair["messages"][2]["role"] == "assistant"
-    assert json.loads(repair["messages"][2]["content"]) == broken
-    feedback = repair["messages"][3]
+    # GigaChat's own record of a function call: the call with its arguments, then the function's result.
+    call, result, feedback = repair["messages"][2:]
+    assert call["role"] == "assistant" and call["function_call"] == {"name": SPEC.name, "arguments": broken}
+    assert result["role"] == "function" and result["name"] == SPEC.name
+    rejected = json.loads(result["content"])
+    assert rejected["status"] == "rejected" and "fit_score" in rejected["errors"]
     assert feedback["role"] == "user" and "не прошёл проверку" in feedback["content"]
     assert "fit_score" in feedback["content"] and "recommendation" in feedback["content"]
     assert stored["prompt_tokens"] > 0 and AnalysisResult.model_validate(stored["result"]).fit_score == 78

@@ -1,0 +1,154 @@
+"""The intake queue on taskiq: in the app process by default, a Redis stream with worker processes when
+REDIS_URL is set.
+
+Why taskiq: it is asyncio-native (our whole stack is), has an in-memory broker that runs tasks inside the app
+(the embedded default needs no extra service) and a maintained Redis stream broker with acknowledgements (a
+message whose worker died is delivered again), with a worker CLI that runs several processes. The queue only
+carries job ids: the job's state lives in the database, so whichever broker is used, a restart loses nothing
+(every start re-enqueues what is still queued or lost its lease) and a message delivered twice is harmless (a
+job is claimed atomically).
+
+Chat comes first: each process parses at most INTAKE_CONCURRENCY resumes at once, so the provider's
+concurrency slots stay free for the recruiters' chat; the jobs go through the same chain, so the GigaChat
+concurrency limit, breaker and daily quota hold for them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends, TaskiqEvents, TaskiqState
+from taskiq_redis import RedisStreamBroker
+
+from app.ai.chain import ProviderChain
+from app.core.config import Settings
+from app.services import intake
+
+logger = logging.getLogger("app.intake_queue")
+
+TASK_NAME = "nexus.intake.parse"
+
+
+async def _parse(job_id: int, context: Annotated[Context, TaskiqDepends()]) -> None:
+    state = context.state
+    async with state.intake_slots:
+        state.intake_active.add(job_id)
+        try:
+            await intake.process(state.session_factory, state.settings, state.chain, job_id)
+        finally:
+            state.intake_active.discard(job_id)
+
+
+def make_broker(settings: Settings) -> AsyncBroker:
+    broker: AsyncBroker
+    if settings.REDIS_URL:
+        broker = RedisStreamBroker(
+            settings.REDIS_URL.get_secret_value(),
+            queue_name=settings.INTAKE_QUEUE_NAME,
+            consumer_group_name=f"{settings.INTAKE_QUEUE_NAME}-workers",
+            idle_timeout=int(settings.INTAKE_LEASE_SECONDS * 1000),
+            # One message at a time per worker: a worker busy with a resume leaves the next to an idle one.
+            xread_count=1,
+            # The lock around reclaiming unacknowledged messages must expire, or a worker killed while holding
+            # it would stop every other worker.
+            unacknowledged_lock_timeout=10.0,
+        )
+    else:
+        broker = InMemoryBroker(max_async_tasks=settings.INTAKE_CONCURRENCY)
+    broker.register_task(_parse, task_name=TASK_NAME)
+    return broker
+
+
+def _provide(
+    state: TaskiqState,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    chain: ProviderChain,
+) -> None:
+    state.settings = settings
+    state.session_factory = session_factory
+    state.chain = chain
+    state.intake_slots = asyncio.Semaphore(settings.INTAKE_CONCURRENCY)
+    state.intake_active = set()
+
+
+class IntakeQueue:
+    """What the app holds: enqueue jobs, and on start re-enqueue the ones a restart left behind."""
+
+    def __init__(
+        self, settings: Settings, session_factory: async_sessionmaker[AsyncSession], chain: ProviderChain
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.broker = make_broker(settings)
+        _provide(self.broker.state, settings, session_factory, chain)
+
+    @property
+    def in_process(self) -> bool:
+        return isinstance(self.broker, InMemoryBroker)
+
+    async def start(self) -> None:
+        await self.broker.startup()
+        if not self.in_process:
+            return  # with Redis the workers own recovery (`nexus-ai worker` does it on its start)
+        try:
+            pending = await intake.pending_job_ids(self.session_factory)
+        except Exception as exc:  # a database that is not migrated yet must not stop the app from starting
+            logger.warning("could not check for unfinished intake jobs: %s", type(exc).__name__)
+            return
+        await self.enqueue(pending)
+
+    async def enqueue(self, job_ids: list[int]) -> None:
+        task = self.broker.find_task(TASK_NAME)
+        assert task is not None
+        for job_id in job_ids:
+            await task.kiq(job_id)
+
+    async def stop(self) -> None:
+        """Give the jobs this process was parsing back to the queue, so the next start takes them at once
+        instead of after their lease."""
+        active: set[int] = self.broker.state.intake_active
+        if active:
+            await intake.release(self.session_factory, sorted(active))
+        await self.broker.shutdown()
+
+
+def worker_broker(settings: Settings) -> AsyncBroker:
+    """The broker a `taskiq worker` process imports: it builds its own engine and chain on start and
+    re-enqueues the jobs a restart left behind."""
+    from app.ai.factory import build_chain
+    from app.ai.telemetry import Metrics, Telemetry
+    from app.core.db import create_engine, create_session_factory
+
+    broker = make_broker(settings)
+    resources: dict[str, Any] = {}
+
+    async def startup(state: TaskiqState) -> None:
+        if isinstance(broker, RedisStreamBroker):
+            # The broker was built before the worker processes were forked: give each its own consumer name,
+            # so the stream's group sees (and balances) them as separate consumers.
+            broker.consumer_name = intake.worker_id()
+        engine = create_engine(settings)
+        session_factory = create_session_factory(engine)
+        chain = build_chain(settings, observer=Telemetry(settings, session_factory, Metrics()))
+        resources.update(engine=engine, chain=chain)
+        _provide(state, settings, session_factory, chain)
+        pending = await intake.pending_job_ids(session_factory)
+        task = broker.find_task(TASK_NAME)
+        assert task is not None
+        for job_id in pending:
+            await task.kiq(job_id)
+        if pending:
+            logger.info("re-enqueued %d intake jobs", len(pending))
+
+    async def shutdown(_state: TaskiqState) -> None:
+        if "chain" in resources:
+            await resources["chain"].aclose()
+            await resources["engine"].dispose()
+
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, startup)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, shutdown)
+    return broker

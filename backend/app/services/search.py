@@ -1,0 +1,121 @@
+"""Full-text search over candidates, resumes included, with Russian word forms, ranked, on both databases.
+
+One stemmer for both backends: every candidate keeps `search_terms`, the Snowball stems (Russian for Cyrillic
+words, English for Latin ones) of their name, position, city, skills and resume, recomputed whenever one of
+those fields changes. PostgreSQL keeps a generated `tsvector` of it (GIN-indexed) and ranks with
+`ts_rank_cd`; SQLite indexes it with an FTS5 table kept in sync by triggers and ranks with bm25. Because the
+stemming happens here and not in the database, «разработчик» finds «разработчика» identically on both, and
+the query is stemmed by the same code as the documents.
+
+Contacts are not indexed here (email stays a substring match in the list query) and search terms are never
+logged.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import snowballstemmer
+from sqlalchemy import event, func, inspect, literal_column, select, table
+from sqlalchemy.orm import Mapper
+from sqlalchemy.sql import column
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
+
+from app.models import Candidate
+
+INDEXED_FIELDS = ("full_name", "position", "city", "skills", "resume_text")
+MAX_TOKEN_CHARS = 40
+MAX_QUERY_TERMS = 12
+FTS_TABLE = "candidate_fts"
+"""SQLite's FTS5 index over `candidates.search_terms` (created by migration 0011)."""
+
+_WORD = re.compile(r"[^\W_]+")
+_CYRILLIC = re.compile(r"[а-я]")
+
+
+@lru_cache(maxsize=1)
+def _stemmers() -> tuple[Any, Any]:
+    return snowballstemmer.stemmer("russian"), snowballstemmer.stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """The stems of the words of `text`, in order (ё is folded into е, case ignored)."""
+    russian, english = _stemmers()
+    out: list[str] = []
+    for word in _WORD.findall(text.lower().replace("ё", "е")):
+        if len(word) > MAX_TOKEN_CHARS:
+            continue
+        if _CYRILLIC.search(word):
+            out.append(russian.stemWord(word))
+        elif word.isascii() and word.isalpha():
+            out.append(english.stemWord(word))
+        else:
+            out.append(word)
+    return out
+
+
+def document(candidate: Candidate) -> str:
+    parts: list[str] = [candidate.full_name or "", candidate.position or "", candidate.city or ""]
+    parts.extend(candidate.skills or [])
+    parts.append(candidate.resume_text or "")
+    return " ".join(terms("\n".join(parts)))
+
+
+def query_terms(q: str | None) -> list[str]:
+    """Distinct stems of a search, in the order typed."""
+    return list(dict.fromkeys(terms(q or "")))[:MAX_QUERY_TERMS]
+
+
+def _fts5_query(stems: list[str]) -> str:
+    # Every word must occur; the last one may still be being typed, so it also matches as a prefix.
+    quoted = [f'"{s}"' for s in stems]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _tsquery(stems: list[str]) -> str:
+    return " & ".join([*stems[:-1], f"{stems[-1]}:*"])
+
+
+def ranked_matches(dialect: str, stems: list[str]) -> CTE:
+    """(id, score) of the candidates whose indexed text holds every stem; a higher score ranks first.
+
+    A materialized CTE: the index finds the matches once, and the list query joins that small set (a plain
+    subquery could be re-run for every candidate row)."""
+    if dialect == "postgresql":
+        # The stored, GIN-indexed `search_vector` (generated from search_terms by migration 0011).
+        config: ColumnElement[Any] = literal_column("'simple'::regconfig")
+        vector: ColumnElement[Any] = literal_column("candidates.search_vector")
+        query = func.to_tsquery(config, _tsquery(stems))
+        selected = (
+            select(Candidate.id.label("id"), func.ts_rank_cd(vector, query).label("score"))
+            .select_from(Candidate.__table__)
+            .where(vector.op("@@")(query))
+        )
+    else:
+        fts = table(FTS_TABLE, column("rowid"), column("rank"))
+        selected = select(fts.c.rowid.label("id"), (-fts.c.rank).label("score")).where(
+            literal_column(FTS_TABLE).op("MATCH")(_fts5_query(stems))
+        )
+    return selected.cte("fts").prefix_with("MATERIALIZED")
+
+
+def _refresh(candidate: Candidate, *, only_if_changed: bool) -> None:
+    if only_if_changed:
+        state = inspect(candidate)
+        if not any(state.attrs[name].history.has_changes() for name in INDEXED_FIELDS):
+            return
+    candidate.search_terms = document(candidate)
+
+
+@event.listens_for(Candidate, "before_insert")
+def _before_insert(_mapper: Mapper[Candidate], _connection: Any, target: Candidate) -> None:
+    _refresh(target, only_if_changed=False)
+
+
+@event.listens_for(Candidate, "before_update")
+def _before_update(_mapper: Mapper[Candidate], _connection: Any, target: Candidate) -> None:
+    _refresh(target, only_if_changed=True)

@@ -1,0 +1,341 @@
+"""A vacancy's shortlist: rank the whole candidate pool by embeddings, then analyse the best N.
+
+Embeddings come from GigaChat Embeddings through the SDK. When GigaChat is not configured or does not answer,
+the run falls back to a local embedding (hashed Snowball stems of the text, `LOCAL_MODEL`): worse at synonyms,
+but it ranks by shared skills and words and needs no provider. One run uses one model for the vacancy and
+every candidate, so scores are comparable.
+
+What is embedded is contact-free: position, skills and the resume with identity and contacts cut out. Each
+vector is stored with its model and the SHA-256 of its text and recomputed only when the text changes.
+Vectors are float32 blobs, so this works on plain PostgreSQL (no pgvector) and SQLite; ranking multiplies an
+in-process matrix of every stored vector (reloaded only when the stored set changes) by the vacancy's vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.chain import ProviderChain
+from app.ai.errors import ProviderError
+from app.core.config import Settings
+from app.core.errors import AppError, NotFound, Unprocessable
+from app.models import Analysis, Candidate, Embedding, ShortlistEntry, Vacancy, utcnow
+from app.services import analysis, search
+from app.services.privacy import redact_contacts, redact_identity
+
+logger = logging.getLogger("app.shortlist")
+
+LOCAL_MODEL = "local-stems-v1"
+LOCAL_DIM = 512
+EMBED_BATCH = 16
+KEPT_ENTRIES = 50
+"""Ranked candidates stored per run; the first `top_n` of them also get an analysis."""
+VACANCY_NOT_FOUND = "Вакансия не найдена"
+EMPTY_POOL = "В базе нет кандидатов с профилем или резюме: ранжировать некого"
+
+Vector = npt.NDArray[np.float32]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def profile_text(settings: Settings, candidate: Candidate) -> str:
+    parts = [candidate.position or "", ", ".join(candidate.skills or [])]
+    parts.append(redact_identity(candidate.resume_text or "", candidate.full_name))
+    text = "\n".join(redact_contacts(p) for p in parts if p).strip()
+    return text[: settings.SHORTLIST_PROFILE_CHARS]
+
+
+def vacancy_text(settings: Settings, vacancy: Vacancy) -> str:
+    parts = [vacancy.title, ", ".join(vacancy.key_skills or []), vacancy.requirements or "", vacancy.description or ""]
+    return "\n".join(p for p in parts if p).strip()[: settings.SHORTLIST_PROFILE_CHARS]
+
+
+def local_embedding(text: str) -> Vector:
+    """Stems hashed into `LOCAL_DIM` buckets with log term frequency, unit length."""
+    vector = np.zeros(LOCAL_DIM, dtype=np.float32)
+    for stem in search.terms(text):
+        if len(stem) < 2:
+            continue
+        bucket = int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=4).digest(), "big") % LOCAL_DIM
+        vector[bucket] += 1.0
+    np.log1p(vector, out=vector)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+def _unit(values: list[float]) -> Vector:
+    vector = np.asarray(values, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+class Embedder:
+    """GigaChat Embeddings when it answers, else the local embedding for the rest of the run."""
+
+    def __init__(self, chain: ProviderChain) -> None:
+        slot = chain.slot("gigachat")
+        self._slot = slot
+        self.model: str | None = None
+        self.fallback_reason: str | None = None if slot is not None else "GigaChat не настроен"
+
+    async def embed(self, texts: list[str]) -> tuple[str, list[Vector]]:
+        if self._slot is not None and self.fallback_reason is None:
+            provider: Any = self._slot.provider
+            try:
+                async with self._slot.limiter.slot():
+                    model, vectors = await provider.embed(texts)
+                self.model = model
+                return model, [_unit(v) for v in vectors]
+            except ProviderError as exc:
+                self.fallback_reason = exc.describe()
+                logger.warning("GigaChat embeddings unavailable, falling back to local: %s", exc.describe())
+        self.model = LOCAL_MODEL
+        return LOCAL_MODEL, [local_embedding(t) for t in texts]
+
+
+@dataclass
+class _Matrix:
+    signature: tuple[int, int]
+    ids: npt.NDArray[np.int64]
+    vectors: Vector
+
+
+@dataclass
+class VectorCache:
+    """Every stored candidate vector of a model as one float32 matrix, per process; reloaded when the set of
+    stored rows changes (their count or newest id)."""
+
+    matrices: dict[str, _Matrix] = field(default_factory=dict)
+
+    async def matrix(self, session: AsyncSession, model: str) -> _Matrix:
+        row = (
+            await session.execute(
+                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(
+                    Embedding.model == model, Embedding.candidate_id.is_not(None)
+                )
+            )
+        ).one()
+        signature = (int(row[0]), int(row[1]))
+        cached = self.matrices.get(model)
+        if cached is not None and cached.signature == signature:
+            return cached
+        rows = (
+            await session.execute(
+                select(Embedding.candidate_id, Embedding.vector).where(
+                    Embedding.model == model, Embedding.candidate_id.is_not(None)
+                )
+            )
+        ).all()
+        if rows:
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.vstack([np.frombuffer(r[1], dtype="<f4") for r in rows])
+        else:
+            ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32)
+        built = _Matrix(signature, ids, vectors)
+        self.matrices[model] = built
+        return built
+
+
+def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:
+    """The `limit` best (candidate id, cosine) pairs, best first."""
+    if matrix.ids.size == 0 or matrix.vectors.shape[1] != query.shape[0]:
+        return []
+    scores = matrix.vectors @ query
+    limit = min(limit, scores.size)
+    best = np.argpartition(-scores, limit - 1)[:limit]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(matrix.ids[i]), float(scores[i])) for i in best]
+
+
+async def _store_vector(
+    session: AsyncSession, *, candidate_id: int | None, vacancy_id: int | None, model: str, digest: str, vector: Vector
+) -> None:
+    owner = Embedding.candidate_id == candidate_id if candidate_id is not None else Embedding.vacancy_id == vacancy_id
+    await session.execute(delete(Embedding).where(owner, Embedding.model == model))
+    session.add(
+        Embedding(
+            candidate_id=candidate_id,
+            vacancy_id=vacancy_id,
+            model=model,
+            text_hash=digest,
+            dim=int(vector.shape[0]),
+            vector=vector.astype("<f4").tobytes(),
+        )
+    )
+
+
+async def _vacancy_vector(session: AsyncSession, settings: Settings, embedder: Embedder, vacancy: Vacancy) -> Vector:
+    text = vacancy_text(settings, vacancy)
+    digest = _hash(text)
+    model, [vector] = await embedder.embed([text])
+    stored = await session.scalar(select(Embedding).where(Embedding.vacancy_id == vacancy.id, Embedding.model == model))
+    if stored is None or stored.text_hash != digest:
+        await _store_vector(
+            session, candidate_id=None, vacancy_id=vacancy.id, model=model, digest=digest, vector=vector
+        )
+    return vector
+
+
+async def refresh_candidates(session: AsyncSession, settings: Settings, embedder: Embedder, model: str) -> int:
+    """Embed every candidate whose profile changed since its vector was stored (or who has none); return how
+    many texts were sent to be embedded."""
+    stale = (
+        await session.scalars(
+            select(Candidate)
+            .outerjoin(Embedding, (Embedding.candidate_id == Candidate.id) & (Embedding.model == model))
+            .where(
+                Candidate.erased_at.is_(None),
+                (Embedding.id.is_(None)) | (Embedding.created_at < Candidate.updated_at),
+            )
+            .order_by(Candidate.id)
+        )
+    ).all()
+    hashes = dict(
+        (
+            await session.execute(
+                select(Embedding.candidate_id, Embedding.text_hash).where(
+                    Embedding.model == model, Embedding.candidate_id.in_([c.id for c in stale])
+                )
+            )
+        ).all()
+    )
+    todo: list[tuple[Candidate, str, str]] = []
+    for candidate in stale:
+        text = profile_text(settings, candidate)
+        if not text:
+            continue
+        digest = _hash(text)
+        if hashes.get(candidate.id) == digest:
+            # Something else on the card changed: the same text keeps its vector.
+            await session.execute(
+                update(Embedding)
+                .where(Embedding.candidate_id == candidate.id, Embedding.model == model)
+                .values(created_at=utcnow())
+            )
+            continue
+        todo.append((candidate, text, digest))
+    for start in range(0, len(todo), EMBED_BATCH):
+        chunk = todo[start : start + EMBED_BATCH]
+        used, vectors = await embedder.embed([text for _, text, _ in chunk])
+        if used != model:
+            return -1  # the provider failed mid-run: the caller starts over with the fallback model
+        for (candidate, _, digest), vector in zip(chunk, vectors, strict=True):
+            await _store_vector(
+                session, candidate_id=candidate.id, vacancy_id=None, model=model, digest=digest, vector=vector
+            )
+    await session.flush()
+    return len(todo)
+
+
+@dataclass
+class RankedPool:
+    vacancy: Vacancy
+    model: str
+    fallback_reason: str | None
+    ranked: list[tuple[int, float]]
+
+
+async def prepare(
+    session: AsyncSession, settings: Settings, chain: ProviderChain, cache: VectorCache, vacancy_id: int
+) -> RankedPool:
+    """Bring the embeddings up to date and rank the whole pool against the vacancy."""
+    vacancy = await session.get(Vacancy, vacancy_id)
+    if vacancy is None:
+        raise NotFound(VACANCY_NOT_FOUND)
+    embedder = Embedder(chain)
+    query = await _vacancy_vector(session, settings, embedder, vacancy)
+    model = embedder.model or LOCAL_MODEL
+    if await refresh_candidates(session, settings, embedder, model) < 0:
+        model = LOCAL_MODEL
+        query = await _vacancy_vector(session, settings, embedder, vacancy)
+        await refresh_candidates(session, settings, embedder, model)
+    await session.flush()
+    ranked = rank(await cache.matrix(session, model), query, KEPT_ENTRIES)
+    if not ranked:
+        raise Unprocessable(EMPTY_POOL)
+    return RankedPool(vacancy, model, embedder.fallback_reason, ranked)
+
+
+def skill_match(vacancy: Vacancy, candidate: Candidate) -> tuple[list[str], list[str]]:
+    """The vacancy's key skills the candidate's skills or resume mention (in any word form), and the rest."""
+    have = set(
+        search.terms(" ".join([*(candidate.skills or []), candidate.resume_text or "", candidate.position or ""]))
+    )
+    matched: list[str] = []
+    missing: list[str] = []
+    for skill in vacancy.key_skills or []:
+        stems = search.terms(skill)
+        (matched if stems and all(s in have for s in stems) else missing).append(skill)
+    return matched, missing
+
+
+def to_analyse(pool: RankedPool, top_n: int) -> list[int]:
+    return [candidate_id for candidate_id, _ in pool.ranked[:top_n]]
+
+
+async def analyse(
+    session: AsyncSession, settings: Settings, chain: ProviderChain, pool: RankedPool, candidate_id: int
+) -> int | None:
+    """Run and store the analysis of one shortlisted candidate; None when it cannot be had (no resume, every
+    provider down): the candidate keeps their place without one."""
+    candidate = await session.get(Candidate, candidate_id)
+    if candidate is None or candidate.erased_at is not None:
+        return None
+    try:
+        prepared = await analysis.prepare(session, settings, candidate, pool.vacancy.id)
+        outcome = await analysis.run(chain, prepared)
+        return (await analysis.store(session, candidate, prepared, outcome)).id
+    except AppError as exc:
+        logger.info("no analysis for shortlisted candidate %s: %s", candidate_id, type(exc).__name__)
+        return None
+
+
+async def store(session: AsyncSession, pool: RankedPool, analyses: dict[int, int | None]) -> list[ShortlistEntry]:
+    """Replace the vacancy's stored shortlist with this run's ranking."""
+    candidates = {
+        c.id: c for c in await session.scalars(select(Candidate).where(Candidate.id.in_([i for i, _ in pool.ranked])))
+    }
+    entries: list[ShortlistEntry] = []
+    for candidate_id, score in pool.ranked:
+        candidate = candidates.get(candidate_id)
+        if candidate is None or candidate.erased_at is not None:
+            continue
+        matched, missing = skill_match(pool.vacancy, candidate)
+        entries.append(
+            ShortlistEntry(
+                vacancy_id=pool.vacancy.id,
+                candidate_id=candidate_id,
+                rank=len(entries) + 1,
+                score=max(0.0, min(1.0, score if math.isfinite(score) else 0.0)),
+                model=pool.model,
+                matched_skills=matched,
+                missing_skills=missing,
+                analysis_id=analyses.get(candidate_id),
+            )
+        )
+    await session.execute(delete(ShortlistEntry).where(ShortlistEntry.vacancy_id == pool.vacancy.id))
+    session.add_all(entries)
+    await session.flush()
+    return entries
+
+
+async def current(session: AsyncSession, vacancy_id: int) -> list[tuple[ShortlistEntry, Candidate, Analysis | None]]:
+    rows = await session.execute(
+        select(ShortlistEntry, Candidate, Analysis)
+        .join(Candidate, Candidate.id == ShortlistEntry.candidate_id)
+        .outerjoin(Analysis, Analysis.id == ShortlistEntry.analysis_id)
+        .where(ShortlistEntry.vacancy_id == vacancy_id, Candidate.erased_at.is_(None))
+        .order_by(ShortlistEntry.rank)
+    )
+    return [(e, c, a) for e, c, a in rows]

@@ -1,0 +1,147 @@
+"""A vacancy's shortlist over real HTTP, on SQLite and PostgreSQL, with GigaChat Embeddings from the fake (word
+overlap makes vectors close): the matching candidates rank above the unrelated ones, the top N are analysed,
+vectors are recomputed only when a profile changes, the local fallback ranks without a provider, and erasure
+removes a candidate from the list and their vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from app.services.shortlist import LOCAL_MODEL
+from tests.conftest import Database, RunningApp, create_candidate
+from tests.fake_upstream import FakeUpstream, Fault
+
+pytestmark = pytest.mark.usefixtures("database")
+
+ANALYSIS: dict[str, Any] = {
+    "summary": "Сильный бэкенд-разработчик на Python.",
+    "fit_score": 81,
+    "criteria": {k: {"score": 80, "comment": "ок"} for k in ("skills", "experience", "domain", "communication")},
+    "strengths": [],
+    "gaps": [],
+    "risks": [],
+    "interview_questions": [],
+    "recommendation": "Пригласить на техническое интервью.",
+}
+MATCHING = [
+    ("Python-разработчик", ["Python", "PostgreSQL", "Kafka"], "Python: FastAPI, PostgreSQL, Kafka, Docker."),
+    ("Backend-разработчик", ["Python", "Django"], "Писал бэкенд на Python и Django, PostgreSQL, очереди Kafka."),
+    ("Разработчик", ["Python"], "Разработка сервисов на Python, немного PostgreSQL."),
+]
+UNRELATED = [
+    ("Бухгалтер", ["1С", "МСФО"], "Главный бухгалтер: отчётность, 1С, МСФО, налоги."),
+    ("Повар", ["Кухня"], "Шеф-повар итальянского ресторана, меню и закупки."),
+    ("Дизайнер", ["Figma"], "Дизайн интерфейсов мобильных приложений в Figma."),
+]
+
+
+async def pool(client: httpx.AsyncClient) -> tuple[int, list[int], list[int]]:
+    response = await client.post(
+        "/api/vacancies/",
+        json={
+            "title": "Python-разработчик",
+            "requirements": "Python, PostgreSQL, Kafka; бэкенд-сервисы",
+            "key_skills": ["Python", "PostgreSQL", "Kafka", "Kubernetes"],
+        },
+    )
+    assert response.status_code == 201, response.text
+    ids: list[list[int]] = [[], []]
+    for group, rows in enumerate((MATCHING, UNRELATED)):
+        for n, (position, skills, resume) in enumerate(rows):
+            candidate = await create_candidate(
+                client,
+                full_name=f"Кандидат {group}{n}",
+                email=f"c{group}{n}@example.com",
+                phone=f"+7 916 000-0{group}-0{n}",
+                position=position,
+                skills=skills,
+                resume_text=resume,
+            )
+            ids[group].append(candidate["id"])
+    return response.json()["id"], ids[0], ids[1]
+
+
+def embedded_texts(fake: FakeUpstream) -> list[str]:
+    return [text for r in fake.embeddings.requests for text in r["json"]["input"]]
+
+
+async def test_the_shortlist_ranks_matching_candidates_first_and_analyses_the_top(
+    api: RunningApp, fake: FakeUpstream, database: Database
+) -> None:
+    vacancy_id, matching, unrelated = await pool(api.client)
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+
+    response = await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 2})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "Embeddings" and body["fallback_reason"] is None
+    order = [e["candidate_id"] for e in body["entries"]]
+    assert set(order[:3]) == set(matching) and set(order[3:]) == set(unrelated)
+    scores = [e["score"] for e in body["entries"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+    top = body["entries"][0]
+    assert top["candidate_id"] == matching[0]
+    assert top["matched_skills"] == ["Python", "PostgreSQL", "Kafka"] and top["missing_skills"] == ["Kubernetes"]
+    assert [e["analysis"] is not None for e in body["entries"]] == [True, True, False, False, False, False]
+    assert top["analysis"]["fit_score"] == 81 and "Python" in top["analysis"]["summary"]
+    # Profiles are embedded without contacts or names.
+    sent = " ".join(embedded_texts(fake))
+    assert "@example.com" not in sent and "Кандидат" not in sent and "916" not in sent
+
+    stored = (await api.client.get(f"/api/vacancies/{vacancy_id}/shortlist")).json()
+    assert [e["candidate_id"] for e in stored["entries"]] == order
+    count = await database.scalar("SELECT count(*) FROM embeddings WHERE candidate_id IS NOT NULL")
+    assert count == 6
+
+
+async def test_vectors_are_recomputed_only_when_the_profile_changes(api: RunningApp, fake: FakeUpstream) -> None:
+    vacancy_id, matching, _ = await pool(api.client)
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+    assert (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).status_code == 200
+    assert len(embedded_texts(fake)) == 7  # the vacancy and six profiles
+
+    before = len(embedded_texts(fake))
+    assert (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).status_code == 200
+    assert len(embedded_texts(fake)) - before == 1  # only the vacancy, to learn which model answers
+
+    # A change that leaves the embedded text alone keeps the vector; a new resume does not.
+    await api.client.patch(f"/api/candidates/{matching[1]}", json={"notes": "Позвонить в пятницу"})
+    await api.client.patch(f"/api/candidates/{matching[2]}", json={"resume_text": "Теперь пишу на Go и Rust."})
+    before = len(embedded_texts(fake))
+    assert (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).status_code == 200
+    texts = embedded_texts(fake)[before:]
+    assert len(texts) == 2 and any("Go и Rust" in t for t in texts)
+
+
+async def test_without_embeddings_the_local_fallback_still_ranks(api: RunningApp, fake: FakeUpstream) -> None:
+    vacancy_id, matching, unrelated = await pool(api.client)
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+    fake.embeddings.set_default(Fault.status(503))
+
+    body = (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
+
+    assert body["model"] == LOCAL_MODEL and body["fallback_reason"]
+    order = [e["candidate_id"] for e in body["entries"]]
+    assert set(order[:3]) == set(matching) and set(order[3:]) == set(unrelated)
+
+
+async def test_erasing_a_candidate_removes_them_from_the_shortlist_and_their_vectors(
+    api: RunningApp, fake: FakeUpstream, database: Database
+) -> None:
+    vacancy_id, _, _ = await pool(api.client)
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+    first = (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
+    top = first["entries"][0]["candidate_id"]
+
+    assert (await api.client.post(f"/api/privacy/candidates/{top}/erase")).status_code == 204
+
+    after = (await api.client.get(f"/api/vacancies/{vacancy_id}/shortlist")).json()
+    assert top not in [e["candidate_id"] for e in after["entries"]] and len(after["entries"]) == 5
+    assert await database.scalar(f"SELECT count(*) FROM embeddings WHERE candidate_id = {top}") == 0
+    assert await database.scalar(f"SELECT count(*) FROM shortlist_entries WHERE candidate_id = {top}") == 0
+    again = (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
+    assert top not in [e["candidate_id"] for e in again["entries"]]
