@@ -36,6 +36,8 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("должно быть не меньше 1")
     return number
+
+
 def secrets_of(settings: Settings) -> list[str]:
     """The values every log handler must redact (for processes started outside `main`)."""
     return _secrets(settings)

@@ -24,9 +24,9 @@ from app.core.db import create_engine, create_session_factory
 from app.core.http import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from app.core.logging import install_access_log_filter
 from app.services.bootstrap import ensure_first_admin
-from app.services.turns import TurnLeases, instance_id
 from app.services.intake_queue import IntakeQueue
 from app.services.shortlist import VectorCache
+from app.services.turns import TurnLeases, instance_id
 
 logger = logging.getLogger("app")
 

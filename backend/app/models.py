@@ -347,6 +347,8 @@ class ProviderBreaker(Base):
     """Set while open; after the cooldown one probe may go through."""
     probe_until: Mapped[datetime | None]
     """A probe is in flight until then (a crashed prober's claim runs out)."""
+
+
 class IntakeState(StrEnum):
     """A resume's way to a card: queued → parsing → ready (a draft to review) → saved, or failed with a reason."""
 
@@ -375,6 +377,7 @@ class IntakeJob(Base):
     __tablename__ = "intake_jobs"
     __table_args__ = (Index("ix_intake_jobs_state_lease", "state", "lease_until"),)
 
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("intake_batches.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(16), default=IntakeState.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
@@ -399,6 +402,7 @@ class IntakeJob(Base):
     tries: Mapped[int] = mapped_column(default=0)
     worker: Mapped[str | None] = mapped_column(String(100))
     """The process that took the job last (host:pid)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -416,12 +420,14 @@ class Embedding(Base):
         Index("ix_embeddings_vacancy_model", "vacancy_id", "model", unique=True),
     )
 
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
     vacancy_id: Mapped[int | None] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
     model: Mapped[str] = mapped_column(String(100))
     text_hash: Mapped[str] = mapped_column(String(64))
     dim: Mapped[int]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ShortlistEntry(Base):
@@ -430,11 +436,14 @@ class ShortlistEntry(Base):
     __tablename__ = "shortlist_entries"
     __table_args__ = (Index("ix_shortlist_entries_vacancy_rank", "vacancy_id", "rank"),)
 
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     vacancy_id: Mapped[int] = mapped_column(ForeignKey("vacancies.id", ondelete="CASCADE"))
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int]
     score: Mapped[float]
     """Cosine similarity of the profile and the vacancy, 0–1."""
+    model: Mapped[str] = mapped_column(String(100))
     matched_skills: Mapped[list[str]] = mapped_column(default=list)
     missing_skills: Mapped[list[str]] = mapped_column(default=list)
     analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from app.models import ConsentScope, RetentionReason, Stage, VacancyStatus
-from app.models import ConsentScope, IntakeState, Stage, VacancyStatus
+from app.models import ConsentScope, IntakeState, RetentionReason, Stage, VacancyStatus
 
 NonBlankName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -462,6 +461,7 @@ class TeamMemberPublic(BaseModel):
 
 
 class BoardCard(BaseModel):
+    id: int
     full_name: str
     position: str | None
     stage: Stage
@@ -477,6 +477,7 @@ class BoardCard(BaseModel):
 
 
 class BoardColumn(BaseModel):
+    stage: Stage
     title: str
     count: int
     cards: list[BoardCard]
@@ -494,6 +495,8 @@ class BoardPublic(BaseModel):
 
 
 class FunnelStep(BaseModel):
+    stage: Stage
+    title: str
     reached: int
     """Candidates of the period that ever got to this stage or further."""
     conversion: float | None
@@ -501,6 +504,8 @@ class FunnelStep(BaseModel):
 
 
 class StageDuration(BaseModel):
+    stage: Stage
+    title: str
     stays: int
     """Finished stays in the stage (the candidate moved on) that the average is taken over."""
     average_days: float | None
@@ -516,15 +521,20 @@ class SourceRow(BaseModel):
 
 class ReasonRow(BaseModel):
     reason: str
+    count: int
 
 
 class TimeToHire(BaseModel):
+    hired: int
+    average_days: float | None
     median_days: float | None
 
 
 class ReportPublic(BaseModel):
+    vacancy_id: int | None
     since: date | None
     until: date | None
+    candidates: int
     funnel: list[FunnelStep]
     time_to_hire: TimeToHire
     time_in_stage: list[StageDuration]
@@ -565,6 +575,8 @@ class AIOverviewPublic(BaseModel):
     quota: QuotaPublic
     breakers: list[BreakerPublic]
     balance: BalancePublic
+
+
 # --- resume intake -----------------------------------------------------------------------------------
 # ResumeDraft's field descriptions are part of the prompt: they reach the model inside the JSON schema.
 
@@ -592,14 +604,17 @@ class ResumeDraft(BaseModel):
     full_name: DraftText = Field(default=None, description="ФИО кандидата, как в резюме; null, если не указано")
     city: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=100)] = Field(
         default=None, description="Город; null, если не указан"
+    )
     position: DraftText = Field(default=None, description="Желаемая должность; null, если не ясно")
     skills: list[Skill] = Field(default=[], max_length=50, description="Ключевые навыки и технологии")
     years_experience: int | None = Field(
         default=None, ge=0, le=70, description="Общий опыт работы в годах, целое число; null, если не ясно"
+    )
     work_history: list[WorkPlace] = Field(default=[], max_length=30, description="Места работы, последние первыми")
     education: list[EducationEntry] = Field(default=[], max_length=10, description="Образование")
     languages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
         default=[], max_length=10, description="Языки с уровнем, например «английский — B2»"
+    )
 
 
 class FoundContacts(BaseModel):
@@ -610,11 +625,15 @@ class FoundContacts(BaseModel):
 
 
 class DuplicateRef(BaseModel):
+    id: int
+    full_name: str
     matched: list[Literal["email", "phone"]]
 
 
 class IntakeJobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
+    id: int
     batch_id: int
     state: IntakeState
     error: str | None
@@ -639,10 +658,19 @@ class IntakeJobPublic(BaseModel):
 
 
 class IntakeJobBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
+    id: int
+    state: IntakeState
+    filename: str
+    error: str | None
+    note: str | None
+    candidate_id: int | None
 
 
 class IntakeBatchPublic(BaseModel):
+    id: int
+    created_at: datetime
     total: int
     counts: dict[IntakeState, int]
     done: int
@@ -652,26 +680,27 @@ class IntakeBatchPublic(BaseModel):
     jobs: list[IntakeJobBrief]
 
 
-class IntakeTextCreate(BaseModel):
+class IntakeTextCreate(InputModel):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=200_000)]
 
 
-class IntakeSave(BaseModel):
+class IntakeSave(InputModel):
     candidate: CandidateCreate
     """The card as the recruiter corrected it."""
-    merge_into: int | None = Field(default=None, gt=0)
+    merge_into: int | None = Field(default=None, gt=0, le=DB_INT_MAX)
     """An existing candidate (one of the duplicates) to update with this resume instead of creating a new one."""
 
 
 # --- shortlist ---------------------------------------------------------------------------------------
 
 
-class ShortlistCreate(BaseModel):
+class ShortlistCreate(InputModel):
     top_n: int | None = Field(default=None, ge=1, le=20)
     """How many of the best-ranked candidates get a full AI analysis (SHORTLIST_TOP_N by default)."""
 
 
 class ShortlistAnalysis(BaseModel):
+    id: int
     fit_score: int
     summary: str
     recommendation: str
@@ -680,6 +709,9 @@ class ShortlistAnalysis(BaseModel):
 class ShortlistEntryPublic(BaseModel):
     rank: int
     candidate_id: int
+    full_name: str
+    position: str | None
+    stage: Stage
     score: float
     """Similarity of the candidate's profile and the vacancy, 0–1."""
     matched_skills: list[str]
@@ -689,6 +721,7 @@ class ShortlistEntryPublic(BaseModel):
 
 class ShortlistPublic(BaseModel):
     vacancy_id: int
+    model: str | None
     """The embeddings model that ranked the pool (`local-stems-v1` is the local fallback)."""
     fallback_reason: str | None = None
     """Why GigaChat Embeddings were not used for this run, if they were not."""

@@ -20,6 +20,7 @@ import os
 import socket
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePath
@@ -162,7 +163,7 @@ def _expand_zip(name: str, data: bytes, settings: Settings, room: int) -> list[I
         return out
 
 
-async def read_uploads(uploads: list[Upload], settings: Settings) -> list[IncomingFile]:
+async def read_uploads(uploads: Sequence[Upload], settings: Settings) -> list[IncomingFile]:
     """Every uploaded file (a plain zip expanded into its files); a bad one becomes a failed job, not an error."""
     limit = settings.INTAKE_MAX_FILES
     if not uploads:
@@ -294,7 +295,9 @@ def _extract(settings: Settings, stored: str) -> tuple[str | None, str | None]:
     if kind is None:
         return None, resumes.OLD_WORD if data.startswith(b"\xd0\xcf\x11\xe0") else resumes.WRONG_TYPE
     try:
-        text = resumes.extract_text(kind, data)
+        text = resumes.extract_text(kind, data, resumes.Limits.from_settings(settings))
+    except resumes.TooLargeUnpacked as exc:
+        return None, f"Файл не принят: {exc.reason}. Сохраните резюме заново и загрузите ещё раз"
     except Exception as exc:
         logger.info("unreadable %s in intake: %s", kind, type(exc).__name__)
         return None, resumes.UNREADABLE

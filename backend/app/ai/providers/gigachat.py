@@ -286,10 +286,14 @@ class GigaChatService:
                 return None
             raise translate_error(exc) from exc
         except Exception as exc:
+            raise translate_error(exc) from exc
         return [(entry.usage, entry.value) for entry in result.balance]
+
     async def embed(self, texts: list[str]) -> tuple[str, list[list[float]]]:
         """GigaChat Embeddings through the SDK: (model, one vector per text); raise `ProviderError`."""
+        try:
             response = await self.client.aembeddings(texts, model=self.settings.GIGACHAT_EMBEDDINGS_MODEL)
+        except Exception as exc:
             raise translate_error(exc) from None
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         if len(vectors) != len(texts):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
 
 from app.api.deps import (
     ChainDep,
@@ -15,17 +15,27 @@ from app.api.deps import (
     SettingsDep,
     client_ip,
 )
+from app.api.responses import errors
+from app.core.errors import Unprocessable
 from app.models import Candidate
-from app.schemas import CandidatePublic, DuplicateCandidatePublic, IntakeBatchPublic, IntakeJobPublic, IntakeSave
+from app.schemas import (
+    DB_INT_MAX,
+    CandidatePublic,
+    DuplicateCandidatePublic,
+    IntakeBatchPublic,
+    IntakeJobPublic,
+    IntakeSave,
+    NoNul,
+)
 from app.services import intake
 
 router = APIRouter(prefix="/intake", tags=["intake"])
 
-JobID = Annotated[int, Path(gt=0)]
+JobID = Annotated[int, Path(gt=0, le=DB_INT_MAX)]
 NOTHING = "Загрузите файл резюме или вставьте его текст"
 
 
-@router.post("/batches", response_model=IntakeBatchPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/batches", response_model=IntakeBatchPublic, status_code=status.HTTP_202_ACCEPTED, responses=errors(422))
 async def upload_batch(
     user: CurrentUser,
     session: SessionDep,
@@ -43,12 +53,12 @@ async def upload_batch(
     return await intake.batch_public(session, batch.id)
 
 
-@router.get("/batches/{batch_id}", response_model=IntakeBatchPublic)
+@router.get("/batches/{batch_id}", response_model=IntakeBatchPublic, responses=errors(404))
 async def read_batch(batch_id: JobID, session: SessionDep) -> IntakeBatchPublic:
     return await intake.batch_public(session, batch_id)
 
 
-@router.post("/drafts", response_model=IntakeJobPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/drafts", response_model=IntakeJobPublic, status_code=status.HTTP_201_CREATED, responses=errors(422))
 async def create_draft(
     user: CurrentUser,
     session: SessionDep,
@@ -57,7 +67,7 @@ async def create_draft(
     chain: ChainDep,
     request: Request,
     file: Annotated[UploadFile | None, File(description="PDF or DOCX")] = None,
-    text: Annotated[str | None, Form(max_length=200_000, description="Pasted resume text")] = None,
+    text: Annotated[str | None, Form(max_length=200_000, description="Pasted resume text"), NoNul] = None,
 ) -> IntakeJobPublic:
     """One resume parsed right away (the recruiter is waiting): the draft to review, with duplicates."""
     ip = client_ip(request)
@@ -69,7 +79,7 @@ async def create_draft(
         batch, job = await intake.create_text_job(session, user, text.strip(), ip=ip)
         job_ids = jobs = [job.id]
     else:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NOTHING)
+        raise Unprocessable(NOTHING)
     # Commit point: the job is durable before the model is asked, so a crash leaves it to the queue's recovery.
     await session.commit()
     for job_id in job_ids:
@@ -79,13 +89,17 @@ async def create_draft(
     return await intake.job_public(session, job_row)
 
 
-@router.get("/jobs/{job_id}", response_model=IntakeJobPublic)
+@router.get("/jobs/{job_id}", response_model=IntakeJobPublic, responses=errors(404))
 async def read_job(job_id: JobID, session: SessionDep) -> IntakeJobPublic:
     return await intake.job_public(session, await intake.get_job_or_404(session, job_id))
 
 
 _DUPLICATE: dict[int | str, dict[str, Any]] = {
-    409: {"model": DuplicateCandidatePublic, "description": "A candidate with the same email or phone exists"}
+    **errors(404, 410, 422),
+    409: {
+        "model": DuplicateCandidatePublic,
+        "description": "A candidate with the same email or phone exists, or the job is not ready",
+    },
 }
 
 
@@ -110,7 +124,7 @@ async def save_job(
     )
 
 
-@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
 async def discard_job(job_id: JobID, session: SessionDep, settings: SettingsDep) -> Response:
     """Forget a draft (and its file) without creating a candidate."""
     await intake.discard(session, settings, await intake.get_job_or_404(session, job_id))

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from app.api.deps import ChainDep, CurrentUser, SessionDep, SettingsDep, VectorCacheDep, client_ip
+from app.api.responses import errors
 from app.models import Analysis, Candidate, ShortlistEntry
-from app.schemas import ShortlistAnalysis, ShortlistCreate, ShortlistEntryPublic, ShortlistPublic
+from app.schemas import DB_INT_MAX, ShortlistAnalysis, ShortlistCreate, ShortlistEntryPublic, ShortlistPublic
 from app.services import audit, shortlist
 
 router = APIRouter(prefix="/vacancies/{vacancy_id}/shortlist", tags=["shortlist"])
 
-VacancyID = Annotated[int, Path(gt=0)]
+VacancyID = Annotated[int, Path(gt=0, le=DB_INT_MAX)]
 
 
 def _public(
@@ -55,7 +56,7 @@ def _public(
     )
 
 
-@router.post("", response_model=ShortlistPublic)
+@router.post("", response_model=ShortlistPublic, responses=errors(404, 422))
 async def build_shortlist(
     vacancy_id: VacancyID,
     user: CurrentUser,
@@ -89,7 +90,7 @@ async def build_shortlist(
     return _public(vacancy_id, await shortlist.current(session, vacancy_id), pool.fallback_reason)
 
 
-@router.get("", response_model=ShortlistPublic)
+@router.get("", response_model=ShortlistPublic, responses=errors(404))
 async def read_shortlist(vacancy_id: VacancyID, session: SessionDep) -> ShortlistPublic:
     """The latest shortlist, best first (erased candidates are gone from it)."""
     return _public(vacancy_id, await shortlist.current(session, vacancy_id))
