@@ -70,13 +70,19 @@ async def history(
     return list(reversed(result.all()))
 
 
-async def add_message(session: AsyncSession, candidate: Candidate, role: Role, content: str) -> ChatMessage:
+async def add_message(
+    session: AsyncSession, candidate: Candidate, role: Role, content: str, *, leases: TurnLeases | None = None
+) -> ChatMessage:
+    """Store a message; a user message with `leases` is stored already owned by this process (the lease is
+    part of the INSERT, not a second statement)."""
     message = ChatMessage(
         candidate_id=candidate.id,
         role=role.value,
         content=content,
         status=MessageStatus.PENDING if role is Role.USER else MessageStatus.OK,
     )
+    if leases is not None and role is Role.USER:
+        leases.claim(message)
     session.add(message)
     await session.flush()
     return message
