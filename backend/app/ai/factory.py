@@ -90,7 +90,11 @@ def build_chain(
                 lease_ttl=settings.LLM_LEASE_SECONDS,
             )
             breaker = SharedBreaker(
-                session_factory, p.name, settings.LLM_BREAKER_FAILURES, settings.LLM_BREAKER_COOLDOWN
+                session_factory,
+                p.name,
+                settings.LLM_BREAKER_FAILURES,
+                settings.LLM_BREAKER_COOLDOWN,
+                share_seconds=settings.LLM_BREAKER_SHARE_SECONDS,
             )
         if redis is not None:
             limiter = RedisLimiter(

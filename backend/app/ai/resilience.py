@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import delete, func, insert, literal, select, text, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -176,15 +176,35 @@ async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
         yield raw.driver_connection
 
 
-_PG_TAKE = (
-    "INSERT INTO provider_leases (id, provider, holder, expires_at) "
-    "SELECT $1::varchar, $2::varchar, $3::varchar, $4::timestamptz WHERE (SELECT count(*) FROM provider_leases "
-    "WHERE provider = $2::varchar AND expires_at > $5::timestamptz) < $6::int RETURNING id"
-)
-_PG_EPHEMERAL = "SET LOCAL synchronous_commit TO OFF"
-"""A lease lives for seconds: its commit need not wait for the disk. Should PostgreSQL itself crash, the last
-few lease writes may be lost, which frees slots early; it never makes a chat message less durable (the
-setting is local to the lease's own transaction)."""
+def _quote(value: str) -> str:
+    """A SQL string literal. Only for values this module makes itself (provider names from the code, this
+    instance's holder name, uuids, ISO timestamps): never for anything a user typed."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _pg_take(provider: str, holder: str, lease: str, now: datetime, expires: datetime, capacity: int, key: int) -> str:
+    """Take a slot in one round trip: one simple-protocol query, which PostgreSQL runs as one implicit
+    transaction, with `synchronous_commit` off for it alone: a lease lives for seconds, so its commit need not
+    wait for the disk (should PostgreSQL itself crash, the last few lease writes may be lost, which frees slots
+    early; it never makes a chat message less durable). Holders of one provider queue on the advisory lock
+    (held to that transaction's end); each statement after it reads a new snapshot, so the count sees every
+    lease committed before the lock was granted and two processes can never both take the last slot.
+    Leases of holders that died are cleared first, so their slots come free."""
+    p, t = _quote(provider), _quote(now.isoformat())
+    return (
+        "SET LOCAL synchronous_commit TO OFF; "
+        f"SELECT pg_advisory_xact_lock({int(key)}); "
+        f"DELETE FROM provider_leases WHERE provider = {p} AND expires_at <= {t}::timestamptz; "
+        "INSERT INTO provider_leases (id, provider, holder, expires_at) "
+        f"SELECT {_quote(lease)}, {p}, {_quote(holder)}, {_quote(expires.isoformat())}::timestamptz "
+        f"WHERE (SELECT count(*) FROM provider_leases WHERE provider = {p}) < {int(capacity)}"
+    )
+
+
+def _pg_release(lease: str) -> str:
+    return f"SET LOCAL synchronous_commit TO OFF; DELETE FROM provider_leases WHERE id = {_quote(lease)}"
+
+
 _PG_BREAKER = "SELECT failures, opened_at, probe_until FROM provider_breakers WHERE provider = $1"
 
 
@@ -216,10 +236,15 @@ class SharedBreaker:
         cooldown: float,
         *,
         probe_ttl: float = 60.0,
+        share_seconds: float = 0.0,
         clock: Callable[[], datetime] = _wall,
     ) -> None:
         self.session_factory = session_factory
         self.provider = provider
+        self.share_seconds = share_seconds
+        """A closed breaker read by `allow` is trusted this long without a new read, so a breaker opened through
+        another instance is seen here within `share_seconds` (at once when it opens through this one)."""
+        self._closed_until = 0.0
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
         self.probe_ttl = timedelta(seconds=probe_ttl)
@@ -253,6 +278,7 @@ class SharedBreaker:
         return "half_open"
 
     def _remember(self, row: ProviderBreaker | _BreakerRow | None, now: datetime) -> BreakerState:
+        self._closed_until = 0.0
         self._state = self._view(row, now)
         self._clean = row is None or (row.opened_at is None and row.failures == 0 and row.probe_until is None)
         return self._state
@@ -261,10 +287,13 @@ class SharedBreaker:
         return self._remember(await self._read(), self._clock())
 
     async def allow(self) -> bool:
+        if self._state == "closed" and time.monotonic() < self._closed_until:
+            return True
         now = self._clock()
         row = await self._read()
         state = self._remember(row, now)
         if state == "closed":
+            self._closed_until = time.monotonic() + self.share_seconds
             return True
         if state == "open" or (row is not None and row.probe_until is not None and row.probe_until > now):
             return False
@@ -290,7 +319,7 @@ class SharedBreaker:
                 .where(ProviderBreaker.provider == self.provider)
                 .values(failures=0, opened_at=None, probe_until=None)
             )
-        self._state, self._clean = "closed", True
+        self._state, self._clean, self._closed_until = "closed", True, 0.0
 
     async def record_failure(self) -> None:
         now = self._clock()
@@ -413,19 +442,12 @@ class SharedLimiter:
         now = self._clock()
         lease = str(uuid.uuid4())
         if self._pg:
-            async with _driver(self._engine) as driver, driver.transaction():
-                await driver.execute(_PG_EPHEMERAL)
-                # Holders of one provider queue on this lock; the count is read after it (a new snapshot
-                # per statement), so two processes can never both take the last slot.
-                await driver.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
-                taken = await driver.fetchval(
-                    _PG_TAKE, lease, self.provider, self.holder, now + self.lease_ttl, now, self.capacity
-                )
-                if taken is None:  # full: clear the leases of holders that died, so their slots come free
-                    await driver.execute(
-                        "DELETE FROM provider_leases WHERE provider = $1 AND expires_at <= $2", self.provider, now
-                    )
-            return lease if taken is not None else None
+            query = _pg_take(
+                self.provider, self.holder, lease, now, now + self.lease_ttl, self.capacity, self._lock_key
+            )
+            async with _driver(self._engine) as driver:
+                status = await driver.execute(query)
+            return lease if status == "INSERT 0 1" else None
         live = (
             select(func.count())
             .select_from(ProviderLease)
@@ -445,26 +467,13 @@ class SharedLimiter:
             )
             .returning(ProviderLease.id)
         )
-        async with self._engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Holders of the same provider queue here; the count below is read after the lock (its own
-                # snapshot), so two processes can never both take the last slot.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
-            else:
-                # SQLite: this first write takes the database's write lock, which serialises the count too.
-                await conn.execute(
-                    delete(ProviderLease).where(
-                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
-                    )
-                )
+        async with self._engine.begin() as conn:  # SQLite
+            # This first write takes the database's write lock, which serialises the count too; it also clears
+            # the leases of holders that died, so their slots come free.
+            await conn.execute(
+                delete(ProviderLease).where(ProviderLease.provider == self.provider, ProviderLease.expires_at <= now)
+            )
             taken = (await conn.execute(take)).scalar_one_or_none()
-            if taken is None and conn.dialect.name == "postgresql":
-                # Full: clear leases of holders that died, so the next try can see their slots free.
-                await conn.execute(
-                    delete(ProviderLease).where(
-                        ProviderLease.provider == self.provider, ProviderLease.expires_at <= now
-                    )
-                )
         return lease if taken is not None else None
 
     async def _renew(self, lease: str) -> None:
@@ -484,9 +493,8 @@ class SharedLimiter:
     async def _release(self, lease: str) -> None:
         try:
             if self._pg:
-                async with _driver(self._engine) as driver, driver.transaction():
-                    await driver.execute(_PG_EPHEMERAL)
-                    await driver.execute("DELETE FROM provider_leases WHERE id = $1", lease)
+                async with _driver(self._engine) as driver:
+                    await driver.execute(_pg_release(lease))  # one round trip, one implicit transaction
                 return
             async with self._engine.begin() as conn:
                 await conn.execute(delete(ProviderLease).where(ProviderLease.id == lease))

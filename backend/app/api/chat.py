@@ -69,7 +69,6 @@ async def _answer(
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
     request = await chat_service.build_request(session, settings, candidate, question)
-    leases.claim(question)
     turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
@@ -109,7 +108,7 @@ async def post_message(
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
     candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content)
+    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
     return await _answer(session, chain, telemetry, settings, leases, candidate, message, user)
@@ -133,6 +132,7 @@ async def regenerate(
 ) -> ChatTurnPublic | JSONResponse:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
+    leases.claim(question)  # flushed with the status change
     await chat_service.mark_pending(session, question)
     return await _answer(session, chain, telemetry, settings, leases, candidate, question, user)
 
@@ -164,7 +164,7 @@ async def stream_message(
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
     candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content)
+    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
     stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
     if message.role == Role.ASSISTANT:
         await session.commit()
@@ -175,7 +175,6 @@ async def stream_message(
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     llm_request = await chat_service.build_request(session, settings, candidate, message)
-    leases.claim(message)
     turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.

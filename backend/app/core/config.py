@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     LLM_RETRY_AFTER_BUDGET: Annotated[float, Field(ge=0)] = 3.0
     LLM_BREAKER_FAILURES: PositiveInt = 3
     LLM_BREAKER_COOLDOWN: PositiveFloat = 30.0
+    LLM_BREAKER_SHARE_SECONDS: Annotated[float, Field(ge=0, le=10)] = 1.0
+    """A closed shared breaker is re-read at most this often per process (one query fewer per provider call),
+    so a breaker opened through another instance is seen here within this bound. 0 = read on every call."""
     LLM_TEMPERATURE: Annotated[float, Field(gt=0, le=2)] = 0.7
     LLM_MAX_TOKENS: PositiveInt = 2000
 

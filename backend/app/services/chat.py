@@ -12,7 +12,7 @@ from contextlib import aclosing
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
 from app.schemas import AnalysisResult, ChatMessagePublic
-from app.services import analysis, audit
+from app.services import audit
 from app.services.privacy import neutralise_delimiters, redact_contacts
 from app.services.turns import TurnLeases
 
@@ -70,13 +70,19 @@ async def history(
     return list(reversed(result.all()))
 
 
-async def add_message(session: AsyncSession, candidate: Candidate, role: Role, content: str) -> ChatMessage:
+async def add_message(
+    session: AsyncSession, candidate: Candidate, role: Role, content: str, *, leases: TurnLeases | None = None
+) -> ChatMessage:
+    """Store a message; a user message with `leases` is stored already owned by this process (the lease is
+    part of the INSERT, not a second statement)."""
     message = ChatMessage(
         candidate_id=candidate.id,
         role=role.value,
         content=content,
         status=MessageStatus.PENDING if role is Role.USER else MessageStatus.OK,
     )
+    if leases is not None and role is Role.USER:
+        leases.claim(message)
     session.add(message)
     await session.flush()
     return message
@@ -94,7 +100,7 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     return message
 
 
-def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | None, settings: Settings) -> str:
+def _profile(candidate: Candidate, context: Row[Any] | None, settings: Settings) -> str:
     # Contacts (email, phone, links) never go to a model: the assistant does not need them.
     lines = [f"Кандидат: {candidate.full_name}"]
     if candidate.position:
@@ -102,14 +108,14 @@ def _profile(candidate: Candidate, vacancy: Vacancy | None, latest: Analysis | N
     if candidate.skills:
         lines.append(f"Навыки: {redact_contacts(', '.join(candidate.skills))}")
     lines.append(f"Этап подбора: {candidate.stage}")
-    if vacancy is not None:
-        lines.append(f"Вакансия: {vacancy.title}")
-        if vacancy.requirements:
-            lines.append(f"Требования вакансии: {_clip(vacancy.requirements, VACANCY_CHARS)}")
-        if vacancy.key_skills:
-            lines.append(f"Ключевые навыки вакансии: {', '.join(vacancy.key_skills)}")
-    if latest is not None:
-        document = AnalysisResult.model_validate(latest.result)
+    if context is not None and context.title is not None:
+        lines.append(f"Вакансия: {context.title}")
+        if context.requirements:
+            lines.append(f"Требования вакансии: {_clip(context.requirements, VACANCY_CHARS)}")
+        if context.key_skills:
+            lines.append(f"Ключевые навыки вакансии: {', '.join(context.key_skills)}")
+    if context is not None and context.analysis is not None:
+        document = AnalysisResult.model_validate(context.analysis)
         lines.append(
             f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
             f"{document.summary} Рекомендация: {document.recommendation}"
@@ -135,6 +141,23 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _prompt_context(candidate_id: int) -> Select[Any]:
+    """The candidate's vacancy and latest analysis, as the prompt needs them: one query, plain columns."""
+    latest_analysis = (
+        select(Analysis.result)
+        .where(Analysis.candidate_id == candidate_id)
+        .order_by(Analysis.created_at.desc(), Analysis.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(latest_analysis.label("analysis"), Vacancy.title, Vacancy.requirements, Vacancy.key_skills)
+        .select_from(Candidate)
+        .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
+        .where(Candidate.id == candidate_id)
+    )
+
+
 async def build_request(
     session: AsyncSession, settings: Settings, candidate: Candidate, question: ChatMessage
 ) -> LLMRequest:
@@ -148,9 +171,8 @@ async def build_request(
             .limit(settings.CHAT_HISTORY_MESSAGES)
         )
     ).all()
-    vacancy = await session.get(Vacancy, candidate.vacancy_id) if candidate.vacancy_id is not None else None
-    latest = await analysis.latest(session, candidate.id)
-    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, vacancy, latest, settings)}"
+    context = (await session.execute(_prompt_context(candidate.id))).first()
+    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, context, settings)}"
     budget = settings.CHAT_CONTEXT_CHARS - len(system)
     turns: list[dict[str, str]] = []
     for message in recent:  # newest first, so the budget keeps the latest turns

@@ -1,0 +1,150 @@
+"""CPU per chat turn on one server, optionally under py-spy: the quick loop for cutting server time.
+
+    .venv/bin/python bench/profile_turns.py --database sqlite --turns 500           # CPU per turn only
+    .venv/bin/python bench/profile_turns.py --database postgresql --py-spy /tmp/py-spy --out prof.svg
+
+Starts the same fake and `nexus-ai serve` process as chat_bench.py, warms up, then runs `--turns` blocking
+turns (`POST /api/chat/`) `--concurrency` at a time and prints the server's CPU time per turn; with
+`--py-spy PATH` it records the server for the batch (py-spy is not a dependency: point at any install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+from chat_bench import (
+    PASSWORD,
+    QUESTION,
+    RESUME,
+    Fake,
+    Server,
+    cpu_seconds,
+    create_pg_database,
+    drop_pg_database,
+    run_batch,
+)
+
+
+async def main(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="nexus-prof-"))
+    pg_name = None
+    if args.database == "postgresql":
+        pg_name, url = await create_pg_database()
+    else:
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    fake = Fake()
+    server = Server(url, fake, workdir)
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        server.cli("db", "upgrade")
+        server.cli(
+            "create-user",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "bench",
+            "--role",
+            "admin",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        if args.echo:
+            server.env["DATABASE_ECHO"] = "true"
+        await server.start()
+        assert server.proc is not None
+        pid = server.proc.pid
+        limits = httpx.Limits(
+            max_connections=None, max_keepalive_connections=None, keepalive_expiry=2
+        )
+        async with httpx.AsyncClient(
+            base_url=server.base, timeout=120, limits=limits
+        ) as client:
+            login = await client.post(
+                "/api/auth/login",
+                data={"username": "bench@example.com", "password": PASSWORD},
+            )
+            login.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            client.cookies.clear()
+            ids = []
+            for i in range(20):
+                r = await client.post(
+                    "/api/candidates/",
+                    json={"full_name": f"К {i}", "resume_text": RESUME},
+                )
+                r.raise_for_status()
+                ids.append(r.json()["id"])
+
+            async def turn(i: int) -> float:
+                r = await client.post(
+                    "/api/chat/",
+                    json={
+                        "candidate_id": ids[i % len(ids)],
+                        "role": "user",
+                        "content": QUESTION,
+                    },
+                )
+                if (
+                    r.status_code != 201
+                    or r.json()["assistant_message"]["provider"] != "gigachat"
+                ):
+                    raise RuntimeError(f"turn failed: {r.status_code} {r.text[:300]}")
+                return 0.0
+
+            await run_batch(50, 5, turn)
+            if args.py_spy:
+                spy = subprocess.Popen(  # noqa: ASYNC220 (started once, before the batch)
+                    [
+                        args.py_spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "250",
+                        "--format",
+                        args.format,
+                        "--output",
+                        args.out,
+                        "--nonblocking",
+                    ]
+                )
+                await asyncio.sleep(1.0)
+            before = cpu_seconds(pid)
+            _, wall = await run_batch(args.turns, args.concurrency, turn)
+            cpu = cpu_seconds(pid) - before
+            print(f"server log: {server.log.name}")
+            print(
+                f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn, "
+                f"{args.turns / wall:.1f} turns/s"
+            )
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(60)
+    finally:
+        server.stop()
+        fake.stop()
+        if pg_name is not None:
+            await drop_pg_database(pg_name)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--database", default="sqlite", choices=["sqlite", "postgresql"]
+    )
+    parser.add_argument("--turns", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--py-spy")
+    parser.add_argument(
+        "--echo", action="store_true", help="log every SQL statement to the server log"
+    )
+    parser.add_argument(
+        "--format", default="raw", choices=["raw", "flamegraph", "speedscope"]
+    )
+    parser.add_argument("--out", default="profile.txt")
+    asyncio.run(main(parser.parse_args()))
