@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
@@ -165,9 +164,7 @@ async def list_(
     if q and q.strip():
         hits = search.matches(session.get_bind().dialect.name, q)
         query = query.join(hits, hits.c.id == Candidate.id)
-        # Only the matched rows are lowered here (the page's candidates, not the whole table).
-        name_match = func.lower(Candidate.full_name).like(like_pattern(q), escape=LIKE_ESCAPE)
-        order += [case((name_match, 1), else_=0).desc(), hits.c.score.desc()]
+        order += [hits.c.name_hit.desc(), hits.c.score.desc()]
     if stage is not None:
         query = query.where(Candidate.stage == stage)
     if vacancy_id is not None:

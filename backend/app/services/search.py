@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
-from sqlalchemy import Float, Select, cast, event, func, inspect, literal_column, select, table, union_all
+from sqlalchemy import Float, Select, case, cast, event, func, inspect, literal_column, select, table, union_all
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import column
 from sqlalchemy.sql.elements import ColumnElement
@@ -113,13 +113,27 @@ def matches(dialect: str, q: str) -> CTE:
     Each half is answered by an index (FTS5 / tsvector GIN; `search_text` trigram GIN on PostgreSQL, a plain
     LIKE over the short lowered column on SQLite), and the union is materialized once: the list query joins
     that small set and counts it in the same pass."""
-    substring = select(Candidate.id.label("id"), cast(literal_column("0"), Float).label("score")).where(
-        Candidate.search_text.like(like_pattern(q), escape=LIKE_ESCAPE)
-    )
+    pattern = like_pattern(q)
+    # The name is the first line of `search_text`: a name match is read from the same (covering) index.
+    needle = q.strip().lower()
+    if dialect == "postgresql":
+        name_line: ColumnElement[Any] = func.split_part(Candidate.search_text, "\n", 1)
+        in_name = func.strpos(name_line, needle) > 0
+    else:
+        name_end = func.instr(Candidate.search_text + "\n", "\n") - 1
+        in_name = func.instr(func.substr(Candidate.search_text, 1, name_end), needle) > 0
+    name_hit = case((in_name, 1), else_=0)
+    substring = select(
+        Candidate.id.label("id"), cast(literal_column("0"), Float).label("score"), name_hit.label("name_hit")
+    ).where(Candidate.search_text.like(pattern, escape=LIKE_ESCAPE))
     stems = query_terms(q)
-    found = union_all(_ranked(dialect, stems), substring).subquery() if stems else substring.subquery()
+    if stems:
+        ranked = _ranked(dialect, stems).add_columns(literal_column("0").label("name_hit"))
+        found = union_all(ranked, substring).subquery()
+    else:
+        found = substring.subquery()
     return (
-        select(found.c.id, func.max(found.c.score).label("score"))
+        select(found.c.id, func.max(found.c.score).label("score"), func.max(found.c.name_hit).label("name_hit"))
         .group_by(found.c.id)
         .cte("search_hits")
         .prefix_with("MATERIALIZED")
