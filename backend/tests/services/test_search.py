@@ -116,7 +116,7 @@ async def test_pages_of_a_search_carry_the_total_and_name_matches_lead(api: Runn
     )
     first = (await api.client.get("/api/candidates/", params={"q": "kafka", "limit": 2})).json()
     assert first["count"] == 4
-    assert [c["id"] for c in first["data"]][0] == by_name["id"]
+    assert first["data"][0]["id"] == by_name["id"]
     rest = (await api.client.get("/api/candidates/", params={"q": "kafka", "limit": 2, "offset": 2})).json()
     ids = [c["id"] for c in first["data"] + rest["data"]]
     assert sorted(ids) == sorted([by_name["id"], *(c["id"] for c in by_resume)])
