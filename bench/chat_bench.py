@@ -215,7 +215,7 @@ class Server:
             "GIGACHAT_DAILY_LIMIT": "1000000",
             "LOG_LEVEL": "INFO",
         }
-        self.log = open(workdir / "server.log", "ab")  # noqa: SIM115
+        self.log = open(workdir / "server.log", "ab")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: str | None = None) -> None:

@@ -110,14 +110,16 @@ async def pool_bench(url: str, pool: int) -> dict[str, Any]:
     rows = []
     for i in range(pool):
         body = resume(rng)
+        position = rng.choice(WORDS)
         rows.append(
             {
                 "full_name": f"Кандидат {i}",
-                "position": rng.choice(WORDS),
+                "position": position,
                 "resume_text": body,
                 "skills": [],
                 "stage": Stage.NEW.value,
                 "search_terms": " ".join(search.terms(body)),
+                "search_text": search.substring_text(f"Кандидат {i}", None, position, []),
             }
         )
     started = time.perf_counter()

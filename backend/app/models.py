@@ -136,6 +136,9 @@ class Candidate(Base):
     """The recruiter who owns the candidate (the creator unless reassigned)."""
     search_terms: Mapped[str | None] = mapped_column(Text, deferred=True)
     """Stems of the name, position, city, skills and resume for full-text search (app.services.search)."""
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
+    """The lowered name, email, position and skills, one per line, for substring search without a per-row
+    lower() (trigram-indexed on PostgreSQL; app.services.search)."""
 
     messages: Mapped[list[ChatMessage]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"

@@ -14,7 +14,7 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
 
 UNMANAGED_TABLE_PREFIXES = ("candidate_fts",)
 """SQLite's FTS5 table and its shadow tables: created by migration 0011, not described by the models."""
-UNMANAGED_INDEXES = frozenset({"ix_candidates_search"})
+UNMANAGED_INDEXES = frozenset({"ix_candidates_search", "ix_candidates_search_text"})
 """PostgreSQL's GIN index for full-text search: created by migration 0011."""
 UNMANAGED_COLUMNS = frozenset({"search_vector"})
 """PostgreSQL's generated tsvector column of `candidates.search_terms`: created by migration 0011."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import LIKE_ESCAPE, like_pattern
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Candidate, Stage, StageChange, User, Vacancy
 from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
@@ -160,24 +159,12 @@ async def list_(
 ) -> tuple[list[Candidate], int]:
     """Filtered candidates, newest first; with `q`, the best matches first: a name match, then the full-text
     rank of the resume and profile (Russian word forms), then the newest."""
-    query = select(Candidate).where(Candidate.erased_at.is_(None))
+    query = select(Candidate, func.count().over().label("total")).where(Candidate.erased_at.is_(None))
     order: list[Any] = []
     if q and q.strip():
-        pattern = like_pattern(q)
-        conditions = [
-            func.lower(Candidate.full_name).like(pattern, escape=LIKE_ESCAPE),
-            func.lower(Candidate.email).like(pattern, escape=LIKE_ESCAPE),
-            func.lower(Candidate.position).like(pattern, escape=LIKE_ESCAPE),
-            func.lower(cast(Candidate.skills, String)).like(pattern, escape=LIKE_ESCAPE),
-        ]
-        order.append(case((conditions[0], 1), else_=0).desc())
-        stems = search.query_terms(q)
-        if stems:
-            matches = search.ranked_matches(session.get_bind().dialect.name, stems)
-            query = query.outerjoin(matches, matches.c.id == Candidate.id)
-            conditions.append(matches.c.id.is_not(None))
-            order.append(func.coalesce(matches.c.score, 0).desc())
-        query = query.where(or_(*conditions))
+        hits = search.matches(session.get_bind().dialect.name, q)
+        query = query.join(hits, hits.c.id == Candidate.id)
+        order += [hits.c.name_hit.desc(), hits.c.score.desc()]
     if stage is not None:
         query = query.where(Candidate.stage == stage)
     if vacancy_id is not None:
@@ -186,9 +173,15 @@ async def list_(
         query = query.where(Candidate.source == source)
     if owner_id is not None:
         query = query.where(Candidate.owner_id == owner_id)
+    # One pass: the window count is taken over every filtered row before OFFSET/LIMIT cut the page.
+    rows = (await session.execute(query.order_by(*order, Candidate.id.desc()).offset(offset).limit(limit))).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][1])
+    if offset == 0:
+        return [], 0
+    # A page past the end has no row to carry the count.
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(*order, Candidate.id.desc()).offset(offset).limit(limit))
-    return list(rows), int(total or 0)
+    return [], int(total or 0)
 
 
 async def change_stage(

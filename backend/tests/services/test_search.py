@@ -98,3 +98,27 @@ async def test_edited_and_uploaded_resumes_are_searched_and_erased_ones_are_not(
     response = await api.client.post(f"/api/privacy/candidates/{candidate['id']}/erase")
     assert response.status_code in (200, 204), response.text
     assert await found(api.client, "гипервизор") == []
+
+
+async def test_pages_of_a_search_carry_the_total_and_name_matches_lead(api: RunningApp) -> None:
+    by_resume = [
+        await create_candidate(
+            api.client,
+            full_name=f"Кандидат {i}",
+            email=f"k{i}@example.com",
+            phone=f"+7 903 000-00-0{i}",
+            resume_text="Строил платформу на Kafka.",
+        )
+        for i in range(3)
+    ]
+    by_name = await create_candidate(
+        api.client, full_name="Ольга KAFKAева", email="o@example.com", phone="+7 903 000-00-09", resume_text="—"
+    )
+    first = (await api.client.get("/api/candidates/", params={"q": "kafka", "limit": 2})).json()
+    assert first["count"] == 4
+    assert first["data"][0]["id"] == by_name["id"]
+    rest = (await api.client.get("/api/candidates/", params={"q": "kafka", "limit": 2, "offset": 2})).json()
+    ids = [c["id"] for c in first["data"] + rest["data"]]
+    assert sorted(ids) == sorted([by_name["id"], *(c["id"] for c in by_resume)])
+    past = (await api.client.get("/api/candidates/", params={"q": "kafka", "offset": 10})).json()
+    assert past == {**past, "count": 4, "data": []}

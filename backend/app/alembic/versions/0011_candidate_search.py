@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from app.models import UTCDateTime
-from app.services.search import terms
+from app.services.search import substring_text, terms
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -43,7 +43,9 @@ CANDIDATES = sa.table(
     sa.column("city", sa.String()),
     sa.column("skills", sa.JSON()),
     sa.column("resume_text", sa.Text()),
+    sa.column("email", sa.String()),
     sa.column("search_terms", sa.Text()),
+    sa.column("search_text", sa.Text()),
 )
 
 
@@ -53,6 +55,7 @@ def _backfill() -> None:
         sa.select(
             CANDIDATES.c.id,
             CANDIDATES.c.full_name,
+            CANDIDATES.c.email,
             CANDIDATES.c.position,
             CANDIDATES.c.city,
             CANDIDATES.c.skills,
@@ -64,7 +67,12 @@ def _backfill() -> None:
             [row.full_name or "", row.position or "", row.city or "", *(row.skills or []), row.resume_text or ""]
         )
         connection.execute(
-            CANDIDATES.update().where(CANDIDATES.c.id == row.id).values(search_terms=" ".join(terms(text)))
+            CANDIDATES.update()
+            .where(CANDIDATES.c.id == row.id)
+            .values(
+                search_terms=" ".join(terms(text)),
+                search_text=substring_text(row.full_name, row.email, row.position, row.skills),
+            )
         )
 
 
@@ -177,6 +185,7 @@ def upgrade() -> None:
     _create_shortlist()
     with op.batch_alter_table("candidates") as batch_op:
         batch_op.add_column(sa.Column("search_terms", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("search_text", sa.Text(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         # A stored vector (not an expression index): ranking reads it instead of re-parsing every matching text.
         op.execute(
@@ -184,6 +193,9 @@ def upgrade() -> None:
             "GENERATED ALWAYS AS (to_tsvector('simple', coalesce(search_terms, ''))) STORED"
         )
         op.execute("CREATE INDEX ix_candidates_search ON candidates USING gin (search_vector)")
+        # Substring search ("contains", any position) on name/email/position/skills through trigrams.
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute("CREATE INDEX ix_candidates_search_text ON candidates USING gin (search_text gin_trgm_ops)")
         _backfill()
     else:
         _backfill()
@@ -193,18 +205,23 @@ def upgrade() -> None:
         )
         for trigger in SQLITE_TRIGGERS:
             op.execute(trigger)
+        # Substring search scans this small covering index instead of the table's rows (resumes included).
+        op.execute("CREATE INDEX ix_candidates_search_text ON candidates (search_text)")
         op.execute("INSERT INTO candidate_fts(candidate_fts) VALUES ('rebuild')")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_candidates_search_text")
         op.execute("DROP INDEX IF EXISTS ix_candidates_search")
         op.execute("ALTER TABLE candidates DROP COLUMN IF EXISTS search_vector")
     else:
+        op.execute("DROP INDEX IF EXISTS ix_candidates_search_text")
         for name in ("candidates_fts_insert", "candidates_fts_delete", "candidates_fts_update"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS candidate_fts")
     with op.batch_alter_table("candidates") as batch_op:
+        batch_op.drop_column("search_text")
         batch_op.drop_column("search_terms")
     op.drop_table("shortlist_entries")
     op.drop_table("embeddings")
