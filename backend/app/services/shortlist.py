@@ -158,12 +158,17 @@ def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:
     return [(int(matrix.ids[i]), float(scores[i])) for i in best]
 
 
-async def _store_vector(
-    session: AsyncSession, *, candidate_id: int | None, vacancy_id: int | None, model: str, digest: str, vector: Vector
+Writes = list[Any]
+"""Statements and new rows held back until every embedding call of the run is done: on SQLite a pending write
+would hold the database's write lock while the provider's shared slot (a row in the same database) is taken."""
+
+
+def _store_vector(
+    writes: Writes, *, candidate_id: int | None, vacancy_id: int | None, model: str, digest: str, vector: Vector
 ) -> None:
     owner = Embedding.candidate_id == candidate_id if candidate_id is not None else Embedding.vacancy_id == vacancy_id
-    await session.execute(delete(Embedding).where(owner, Embedding.model == model))
-    session.add(
+    writes.append(delete(Embedding).where(owner, Embedding.model == model))
+    writes.append(
         Embedding(
             candidate_id=candidate_id,
             vacancy_id=vacancy_id,
@@ -175,19 +180,31 @@ async def _store_vector(
     )
 
 
-async def _vacancy_vector(session: AsyncSession, settings: Settings, embedder: Embedder, vacancy: Vacancy) -> Vector:
+async def _apply(session: AsyncSession, writes: Writes) -> None:
+    for write in writes:
+        if isinstance(write, Embedding):
+            session.add(write)
+        else:
+            await session.execute(write)
+    writes.clear()
+    await session.flush()
+
+
+async def _vacancy_vector(
+    session: AsyncSession, settings: Settings, embedder: Embedder, vacancy: Vacancy, writes: Writes
+) -> Vector:
     text = vacancy_text(settings, vacancy)
     digest = _hash(text)
     model, [vector] = await embedder.embed([text])
     stored = await session.scalar(select(Embedding).where(Embedding.vacancy_id == vacancy.id, Embedding.model == model))
     if stored is None or stored.text_hash != digest:
-        await _store_vector(
-            session, candidate_id=None, vacancy_id=vacancy.id, model=model, digest=digest, vector=vector
-        )
+        _store_vector(writes, candidate_id=None, vacancy_id=vacancy.id, model=model, digest=digest, vector=vector)
     return vector
 
 
-async def refresh_candidates(session: AsyncSession, settings: Settings, embedder: Embedder, model: str) -> int:
+async def refresh_candidates(
+    session: AsyncSession, settings: Settings, embedder: Embedder, model: str, writes: Writes
+) -> int:
     """Embed every candidate whose profile changed since its vector was stored (or who has none); return how
     many texts were sent to be embedded."""
     stale = (
@@ -218,7 +235,7 @@ async def refresh_candidates(session: AsyncSession, settings: Settings, embedder
         digest = _hash(text)
         if hashes.get(candidate.id) == digest:
             # Something else on the card changed: the same text keeps its vector.
-            await session.execute(
+            writes.append(
                 update(Embedding)
                 .where(Embedding.candidate_id == candidate.id, Embedding.model == model)
                 .values(created_at=utcnow())
@@ -231,10 +248,7 @@ async def refresh_candidates(session: AsyncSession, settings: Settings, embedder
         if used != model:
             return -1  # the provider failed mid-run: the caller starts over with the fallback model
         for (candidate, _, digest), vector in zip(chunk, vectors, strict=True):
-            await _store_vector(
-                session, candidate_id=candidate.id, vacancy_id=None, model=model, digest=digest, vector=vector
-            )
-    await session.flush()
+            _store_vector(writes, candidate_id=candidate.id, vacancy_id=None, model=model, digest=digest, vector=vector)
     return len(todo)
 
 
@@ -254,13 +268,15 @@ async def prepare(
     if vacancy is None:
         raise NotFound(VACANCY_NOT_FOUND)
     embedder = Embedder(chain)
-    query = await _vacancy_vector(session, settings, embedder, vacancy)
+    writes: Writes = []
+    query = await _vacancy_vector(session, settings, embedder, vacancy, writes)
     model = embedder.model or LOCAL_MODEL
-    if await refresh_candidates(session, settings, embedder, model) < 0:
+    if await refresh_candidates(session, settings, embedder, model, writes) < 0:
         model = LOCAL_MODEL
-        query = await _vacancy_vector(session, settings, embedder, vacancy)
-        await refresh_candidates(session, settings, embedder, model)
-    await session.flush()
+        writes.clear()  # the provider failed mid-run: nothing of its model is kept
+        query = await _vacancy_vector(session, settings, embedder, vacancy, writes)
+        await refresh_candidates(session, settings, embedder, model, writes)
+    await _apply(session, writes)
     ranked = rank(await cache.matrix(session, model), query, KEPT_ENTRIES)
     if not ranked:
         raise Unprocessable(EMPTY_POOL)
