@@ -137,6 +137,9 @@ class SessionCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self.generation = 0
+        """Counts the forgets: a lookup that read the database before one may not cache what it read (a request
+        resolving a login while an admin revokes it would otherwise cache the login as it was)."""
 
     def get(self, digest: str) -> _Entry | None:
         entry = self._entries.get(digest)
@@ -147,7 +150,9 @@ class SessionCache:
             return None
         return entry
 
-    def put(self, digest: str, row: AuthSession, user: User, seconds: float) -> None:
+    def put(self, digest: str, row: AuthSession, user: User, seconds: float, generation: int) -> None:
+        if generation != self.generation:
+            return
         if len(self._entries) >= self.MAX_ENTRIES:
             now = time.monotonic()
             self._entries = {k: e for k, e in self._entries.items() if e.until > now}
@@ -156,9 +161,11 @@ class SessionCache:
         self._entries[digest] = _Entry(_snapshot(row), _snapshot(user), time.monotonic() + seconds)
 
     def forget_token(self, digest: str) -> None:
+        self.generation += 1
         self._entries.pop(digest, None)
 
     def forget_user(self, user_id: int) -> None:
+        self.generation += 1
         self._entries = {k: e for k, e in self._entries.items() if e.user.id != user_id}
 
 
@@ -193,6 +200,7 @@ async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0
     if cache is not None and (entry := cache.get(digest)) is not None:
         # Attached copies without a query, so the request can use (and change) them like loaded rows.
         return await session.merge(entry.row, load=False), await session.merge(entry.user, load=False)
+    generation = cache.generation if cache is not None else 0
     row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
@@ -200,7 +208,7 @@ async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0
     if user is None or not user.is_active:
         return None
     if cache is not None:
-        cache.put(digest, row, user, cache_seconds)
+        cache.put(digest, row, user, cache_seconds, generation)
     return row, user
 
 
