@@ -71,7 +71,17 @@ def test_wrong_secret_returns_none_and_logs_without_the_key(
 
 async def test_fifty_concurrent_first_requests_make_one_oauth_call(fake: FakeUpstream, database: Database) -> None:
     fake.scope = "GIGACHAT_API_B2B"
-    settings = fake_settings(fake, database, GIGACHAT_SCOPE="GIGACHAT_API_B2B", LLM_QUEUE_SIZE=100)
+    # Generous time limits: this is about one OAuth call for many first requests, not about speed, and a slow
+    # moment on a busy machine must not send a request to the fallback.
+    settings = fake_settings(
+        fake,
+        database,
+        GIGACHAT_SCOPE="GIGACHAT_API_B2B",
+        LLM_QUEUE_SIZE=100,
+        LLM_FIRST_TOKEN_TIMEOUT=15.0,
+        LLM_QUEUE_TIMEOUT=60.0,
+        LLM_HEDGE_AFTER=0,
+    )
     chain = build_chain(settings)
     try:
         results = await asyncio.gather(
