@@ -187,6 +187,10 @@ async def erase(
         "phone_normalized",
         "retention_until",
         "retention_reason",
+        # The search columns copy the name, email, position and resume: erased here explicitly, whether or not
+        # this process (e.g. `nexus-ai purge`) has the search module's listeners loaded.
+        "search_terms",
+        "search_text",
     ):
         setattr(candidate, name, None)
     candidate.skills = []
