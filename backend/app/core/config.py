@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     FIRST_SUPERUSER: str | None = None
     FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
     SESSION_TTL_HOURS: PositiveFloat = 12.0
-    AUTH_CACHE_SECONDS: Annotated[float, Field(ge=0, le=10)] = 0.0
+    AUTH_CACHE_SECONDS: Annotated[float, Field(ge=0, le=10)] = 2.0
     """A resolved login is reused for this long in each process, so a logout, revocation or deactivation made on
     another instance takes effect there within this bound (at once on the instance that made it). 0 = no cache."""
     COOKIE_SECURE: bool | None = None

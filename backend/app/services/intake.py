@@ -417,6 +417,18 @@ async def release(session_factory: async_sessionmaker[AsyncSession], job_ids: li
         )
 
 
+async def expired_job_ids(session_factory: async_sessionmaker[AsyncSession]) -> list[int]:
+    """Jobs whose worker stopped answering: still parsing after their lease ran out (the worker was killed)."""
+    now = utcnow()
+    async with session_factory() as session:
+        rows = await session.scalars(
+            select(IntakeJob.id)
+            .where(IntakeJob.state == IntakeState.PARSING, IntakeJob.lease_until < now)
+            .order_by(IntakeJob.id)
+        )
+        return list(rows)
+
+
 async def pending_job_ids(session_factory: async_sessionmaker[AsyncSession]) -> list[int]:
     """Jobs a restart may have left behind: queued, or parsing under a lease that ran out."""
     now = utcnow()

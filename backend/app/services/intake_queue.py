@@ -5,8 +5,8 @@ Why taskiq: it is asyncio-native (our whole stack is), has an in-memory broker t
 (the embedded default needs no extra service) and a maintained Redis stream broker with acknowledgements (a
 message whose worker died is delivered again), with a worker CLI that runs several processes. The queue only
 carries job ids: the job's state lives in the database, so whichever broker is used, a restart loses nothing
-(every start re-enqueues what is still queued or lost its lease) and a message delivered twice is harmless (a
-job is claimed atomically).
+(every start re-enqueues what is still queued or lost its lease, and each Redis worker re-enqueues, every half
+lease, the jobs of a worker that died) and a message delivered twice is harmless (a job is claimed atomically).
 
 Chat comes first: each process parses at most INTAKE_CONCURRENCY resumes at once, so the provider's
 concurrency slots stay free for the recruiters' chat; the jobs go through the same chain, so the GigaChat
@@ -116,6 +116,31 @@ class IntakeQueue:
         await self.broker.shutdown()
 
 
+async def _sweep(broker: AsyncBroker, settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """Re-enqueue, every half lease, the jobs of workers that died while parsing.
+
+    Why not leave it to the stream: taskiq-redis reclaims a dead consumer's unacknowledged message only after its
+    next read returned new messages, so with nothing new arriving a killed worker's job would wait forever (and a
+    reclaim that comes a moment before the lease ends is refused by the claim and acknowledged). The database
+    knows which leases ran out; several workers sweeping at once only send duplicate messages, and the atomic
+    claim lets exactly one of them run the job.
+    """
+    task = broker.find_task(TASK_NAME)
+    assert task is not None
+    interval = max(1.0, min(settings.INTAKE_LEASE_SECONDS / 2, 30.0))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            expired = await intake.expired_job_ids(session_factory)
+            for job_id in expired:
+                await task.kiq(job_id)
+        except Exception as exc:  # a database or Redis hiccup: try again on the next round
+            logger.warning("intake sweep failed: %s", type(exc).__name__)
+            continue
+        if expired:
+            logger.info("re-enqueued %d intake jobs whose worker stopped", len(expired))
+
+
 def worker_broker(settings: Settings) -> AsyncBroker:
     """The broker a `taskiq worker` process imports: it builds its own engine and chain on start and
     re-enqueues the jobs a restart left behind."""
@@ -144,7 +169,11 @@ def worker_broker(settings: Settings) -> AsyncBroker:
         if pending:
             logger.info("re-enqueued %d intake jobs", len(pending))
 
+        resources["sweeper"] = asyncio.create_task(_sweep(broker, settings, session_factory))
+
     async def shutdown(_state: TaskiqState) -> None:
+        if "sweeper" in resources:
+            resources["sweeper"].cancel()
         if "chain" in resources:
             await resources["chain"].aclose()
             await resources["engine"].dispose()

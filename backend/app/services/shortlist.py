@@ -28,8 +28,8 @@ from app.ai.chain import ProviderChain
 from app.ai.errors import ProviderError
 from app.core.config import Settings
 from app.core.errors import AppError, NotFound, Unprocessable
-from app.models import Analysis, Candidate, Embedding, ShortlistEntry, Vacancy, utcnow
-from app.services import analysis, search
+from app.models import Analysis, Candidate, Embedding, ShortlistEntry, User, Vacancy, utcnow
+from app.services import analysis, audit, search
 from app.services.privacy import redact_contacts, redact_identity
 
 logger = logging.getLogger("app.shortlist")
@@ -317,8 +317,10 @@ async def analyse(
         return None
 
 
-async def store(session: AsyncSession, pool: RankedPool, analyses: dict[int, int | None]) -> list[ShortlistEntry]:
-    """Replace the vacancy's stored shortlist with this run's ranking."""
+async def store(
+    session: AsyncSession, pool: RankedPool, analyses: dict[int, int | None], *, actor: User, ip: str | None
+) -> list[ShortlistEntry]:
+    """Replace the vacancy's stored shortlist with this run's ranking, and record who ran it."""
     candidates = {
         c.id: c for c in await session.scalars(select(Candidate).where(Candidate.id.in_([i for i, _ in pool.ranked])))
     }
@@ -342,6 +344,19 @@ async def store(session: AsyncSession, pool: RankedPool, analyses: dict[int, int
         )
     await session.execute(delete(ShortlistEntry).where(ShortlistEntry.vacancy_id == pool.vacancy.id))
     session.add_all(entries)
+    await audit.record(
+        session,
+        "ai.shortlist",
+        actor=actor,
+        entity_type="vacancy",
+        entity_id=pool.vacancy.id,
+        ip=ip,
+        details={
+            "model": pool.model,
+            "ranked": len(pool.ranked),
+            "analysed": sum(1 for analysis_id in analyses.values() if analysis_id is not None),
+        },
+    )
     await session.flush()
     return entries
 

@@ -124,13 +124,20 @@ def _watch(page: Page, problems: list[str]) -> None:
 
 @pytest.fixture
 async def open_ui(browser: Browser, start_app: StartApp) -> AsyncIterator[Any]:
-    """`await open_ui(viewport=…, touch=…, **settings)` → a UI; every page must finish without console errors.
+    """`await open_ui(viewport=…, touch=…, app=…, **settings)` → a UI; every page must finish without console errors.
 
     `touch=True` is a phone: a touch screen and no fine pointer."""
     opened: list[UI] = []
 
-    async def open_(viewport: dict[str, int] | None = None, *, touch: bool = False, **settings: Any) -> UI:
-        app = await start_app(**settings)
+    async def open_(
+        viewport: dict[str, int] | None = None,
+        *,
+        touch: bool = False,
+        app: RunningApp | None = None,
+        **settings: Any,
+    ) -> UI:
+        # `app=`: another browser on the same server (as a second person in the team would be).
+        app = app or await start_app(**settings)
         context = await browser.new_context(
             viewport=viewport or LAPTOP,
             locale="ru-RU",

@@ -312,8 +312,8 @@ async def test_admin_creates_a_recruiter_who_logs_in_and_the_audit_and_ai_pages_
     await expect(page.locator("#users-error")).to_contain_text("Пароль для Ольга Рекрутер изменён")
     await assert_accessible(page, "admin users")
 
-    # The new recruiter logs in with the password the admin set.
-    recruiter: UI = await open_ui()
+    # The new recruiter logs in with the password the admin set, in their own browser on the same server.
+    recruiter: UI = await open_ui(app=admin.app)
     await recruiter.goto("/login")
     await recruiter.page.get_by_label("Email").fill(RECRUITER)
     await recruiter.page.get_by_label("Пароль").fill(RECRUITER_PASSWORD)

@@ -96,6 +96,11 @@ async def test_the_shortlist_ranks_matching_candidates_first_and_analyses_the_to
     assert [e["candidate_id"] for e in stored["entries"]] == order
     count = await database.scalar("SELECT count(*) FROM embeddings WHERE candidate_id IS NOT NULL")
     assert count == 6
+    # The audit trail says who ranked the pool, with which model, and how many analyses it ran.
+    log = (await api.client.get("/api/audit/", params={"action": "ai.shortlist"})).json()
+    assert [(e["entity_id"], e["details"]) for e in log["data"]] == [
+        (vacancy_id, {"model": "Embeddings", "ranked": 6, "analysed": 2})
+    ]
 
 
 async def test_vectors_are_recomputed_only_when_the_profile_changes(api: RunningApp, fake: FakeUpstream) -> None:

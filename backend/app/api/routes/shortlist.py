@@ -10,7 +10,7 @@ from app.api.deps import ChainDep, CurrentUser, SessionDep, SettingsDep, VectorC
 from app.api.responses import errors
 from app.models import Analysis, Candidate, ShortlistEntry
 from app.schemas import DB_INT_MAX, ShortlistAnalysis, ShortlistCreate, ShortlistEntryPublic, ShortlistPublic
-from app.services import audit, shortlist
+from app.services import shortlist
 
 router = APIRouter(prefix="/vacancies/{vacancy_id}/shortlist", tags=["shortlist"])
 
@@ -77,16 +77,7 @@ async def build_shortlist(
         analyses[candidate_id] = await shortlist.analyse(session, settings, chain, pool, candidate_id)
         # Commit point: each analysis is durable at once, and no write lock is held during the next model call.
         await session.commit()
-    await shortlist.store(session, pool, analyses)
-    await audit.record(
-        session,
-        "ai.shortlist",
-        actor=user,
-        entity_type="vacancy",
-        entity_id=vacancy_id,
-        ip=client_ip(request),
-        details={"model": pool.model, "ranked": len(pool.ranked), "analysed": top_n},
-    )
+    await shortlist.store(session, pool, analyses, actor=user, ip=client_ip(request))
     return _public(vacancy_id, await shortlist.current(session, vacancy_id), pool.fallback_reason)
 
 
