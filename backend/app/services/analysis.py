@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import Attempt, LLMRequest, StructuredRepair, StructuredResult, StructuredSpec
+from app.ai.types import REPAIR_PROMPT, Attempt, LLMRequest, StructuredRepair, StructuredResult, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import BadGateway, NotFound, ServiceUnavailable, Unprocessable
 from app.models import Analysis, Candidate, Vacancy
@@ -54,11 +54,6 @@ SYSTEM_PROMPT = """\
 Верните результат строго по заданной схеме JSON: summary, fit_score, criteria (skills, experience, domain, \
 communication — у каждого score и comment), strengths, gaps, risks (у каждого пункта text и evidence_quote), \
 interview_questions (question и gap), recommendation."""
-
-REPAIR_PROMPT = """\
-Ваш ответ не прошёл проверку по схеме:
-{errors}
-Исправьте ошибки и верните весь результат заново в том же формате. Правила и резюме прежние."""
 
 NO_RESUME = "У кандидата нет резюме: загрузите файл или заполните текст резюме"
 NO_TARGET = "Укажите вакансию или желаемую должность кандидата: без них не с чем сравнивать"

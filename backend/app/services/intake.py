@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import Attempt, LLMRequest, StructuredRepair, StructuredSpec
+from app.ai.types import REPAIR_PROMPT, Attempt, LLMRequest, StructuredRepair, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import Conflict, Gone, NotFound, Unprocessable
 from app.models import Candidate, IntakeBatch, IntakeJob, IntakeState, User, utcnow
@@ -79,11 +79,6 @@ SYSTEM_PROMPT = """\
 4. skills — ключевые навыки и технологии короткими названиями («Python», «1С:Бухгалтерия», «B2B-продажи»).
 5. years_experience — общий опыт работы в годах, целым числом.
 Пишите по-русски, названия технологий — как в резюме."""
-
-REPAIR_PROMPT = """\
-Ваш ответ не прошёл проверку по схеме:
-{errors}
-Исправьте ошибки и верните весь результат заново в том же формате. Правила и резюме прежние."""
 
 TOO_MANY = "За один раз можно загрузить не больше {limit} файлов"
 NO_FILES = "Выберите хотя бы один файл резюме"
