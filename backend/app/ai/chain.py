@@ -515,7 +515,7 @@ class ProviderChain:
         call: CallRecord,
     ) -> AsyncGenerator[_Event, None]:
         provider = slot.provider
-        async with slot.limiter.slot() as waited:
+        async with slot.limiter.slot(request.background) as waited:
             call.queue_wait_ms = round(waited * 1000)
             yield SENT
             started = time.monotonic()
@@ -548,7 +548,7 @@ class ProviderChain:
         self, slot: ProviderSlot, request: LLMRequest, attempts: list[Attempt], call: CallRecord
     ) -> AsyncGenerator[_Event, None]:
         provider = slot.provider
-        async with slot.limiter.slot() as waited:
+        async with slot.limiter.slot(request.background) as waited:
             call.queue_wait_ms = round(waited * 1000)
             yield SENT
             started = time.monotonic()

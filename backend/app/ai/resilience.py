@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ class Breaker(Protocol):
 class Limiter(Protocol):
     capacity: int
 
-    def slot(self) -> AbstractAsyncContextManager[float]:
-        """Hold one of `capacity` slots for a call; yield the seconds spent waiting for it."""
+    def slot(self, background: bool = False) -> AbstractAsyncContextManager[float]:
+        """Hold one of `capacity` slots for a call; yield the seconds spent waiting for it. A `background`
+        call (a bulk job) lets every waiting chat go first."""
         ...
 
 
@@ -116,39 +118,69 @@ class CircuitBreaker:
 
 class ConcurrencyLimiter:
     """One process's limit: at most `capacity` calls in flight; up to `queue_size` more wait `queue_timeout`,
-    the rest are refused."""
+    the rest are refused. Chats first: a freed slot goes to the longest-waiting chat, and only when no chat
+    waits to a bulk job (`background`, e.g. resume intake)."""
 
     def __init__(self, capacity: int, queue_size: int, queue_timeout: float) -> None:
         self.capacity = capacity
         self.queue_size = queue_size
         self.queue_timeout = queue_timeout
-        self._semaphore = asyncio.Semaphore(capacity)
-        self._waiting = 0
+        self._free = capacity
+        # Waiters by kind, oldest first; a freed slot is handed to one of them directly (never through _free),
+        # so a newcomer cannot overtake a waiter.
+        self._chats: deque[asyncio.Future[None]] = deque()
+        self._bulk: deque[asyncio.Future[None]] = deque()
         self.in_flight = 0
 
+    @property
+    def waiting(self) -> int:
+        return len(self._chats) + len(self._bulk)
+
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
+    async def slot(self, background: bool = False) -> AsyncIterator[float]:
         """Yield the seconds spent waiting for the slot."""
         started = time.monotonic()
-        if self._semaphore.locked():
-            if self._waiting >= self.queue_size:
-                raise ProviderError(ErrorKind.BUSY, "очередь запросов переполнена")
-            self._waiting += 1
-            try:
-                async with asyncio.timeout(self.queue_timeout):
-                    await self._semaphore.acquire()
-            except TimeoutError:
-                raise ProviderError(ErrorKind.BUSY, f"ожидание дольше {self.queue_timeout:g} с") from None
-            finally:
-                self._waiting -= 1
+        if self._free > 0:
+            self._free -= 1
         else:
-            await self._semaphore.acquire()
+            await self._wait(self._bulk if background else self._chats)
         self.in_flight += 1
         try:
             yield time.monotonic() - started
         finally:
             self.in_flight -= 1
-            self._semaphore.release()
+            self._hand_on()
+
+    async def _wait(self, queue: deque[asyncio.Future[None]]) -> None:
+        if self.waiting >= self.queue_size:
+            raise ProviderError(ErrorKind.BUSY, "очередь запросов переполнена")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(future)
+        handed = False
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await future
+            handed = True
+        except TimeoutError:
+            raise ProviderError(ErrorKind.BUSY, f"ожидание дольше {self.queue_timeout:g} с") from None
+        finally:
+            if not handed:
+                if future.done() and not future.cancelled():
+                    self._hand_on()  # the slot came just as this waiter gave up: pass it on
+                else:
+                    future.cancel()
+                    with suppress(ValueError):
+                        queue.remove(future)
+
+    def _hand_on(self) -> None:
+        """A slot is free: to the oldest waiting chat, else the oldest bulk job, else back to the pool."""
+        for queue in (self._chats, self._bulk):
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)
+                    return
+        self._free += 1
 
 
 @dataclass(frozen=True)
@@ -405,9 +437,10 @@ class SharedLimiter:
         return self._local.in_flight
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
+    async def slot(self, background: bool = False) -> AsyncIterator[float]:
         started = time.monotonic()
-        async with self._local.slot():
+        # Chats first within this process (the local queue); across processes the database count has no order.
+        async with self._local.slot(background):
             lease = await self._acquire(started + self.queue_timeout)
             renewer = asyncio.create_task(self._renew(lease), name=f"lease-{self.provider}")
             try:

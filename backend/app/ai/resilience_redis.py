@@ -9,6 +9,8 @@ script (atomic on the server, timed by the server's clock, so the processes' clo
 - the wait queue is shared too: a waiter is a member of a second sorted set, so at most `queue_size` calls
   wait across every process; a release pushes a wake-up onto a per-provider list that waiters block on
   (BLPOP), with a bounded poll as the fallback (an expired lease wakes nobody);
+- chats first: a waiting chat is also a member of a third set, and a bulk job (`background`, e.g. resume
+  intake in a worker process) takes no slot while that set is not empty, in whichever process the chat waits;
 - the breaker is one hash: failures, opened_at, probe_until.
 
 Redis unreachable at call time: a warning (once per outage) and the fallback limiter/breaker (the database
@@ -41,14 +43,18 @@ _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.fl
 _ACQUIRE = (
     _NOW
     + """
--- KEYS: holders, waiting. ARGV: lease, capacity, lease_ms, queue_size, waiter, wait_until_ms (relative)
+-- KEYS: holders, waiting, chats waiting. ARGV: lease, capacity, lease_ms, queue_size, waiter, wait_until_ms
+-- (relative), background ('1': a bulk job, which takes no slot while a chat waits for one)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local ttl = tonumber(ARGV[3])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+local background = ARGV[7] == '1'
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) and not (background and redis.call('ZCARD', KEYS[3]) > 0) then
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ttl * 2)
   redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('ZREM', KEYS[3], ARGV[5])
   return 1
 end
 if redis.call('ZSCORE', KEYS[2], ARGV[5]) then
@@ -60,6 +66,10 @@ end
 local until_ms = now + tonumber(ARGV[6])
 redis.call('ZADD', KEYS[2], until_ms, ARGV[5])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]) * 2)
+if not background then
+  redis.call('ZADD', KEYS[3], until_ms, ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]) * 2)
+end
 return 0
 """
 )
@@ -81,16 +91,19 @@ return 0
 _RELEASE = (
     _NOW
     + """
--- KEYS: holders, waiting, wake. ARGV: lease (or ''), waiter (or '')
+-- KEYS: holders, waiting, chats waiting, wake. ARGV: lease (or ''), waiter (or '')
 local freed = 0
 if ARGV[1] ~= '' then freed = redis.call('ZREM', KEYS[1], ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('ZREM', KEYS[2], ARGV[2]) end
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
 if freed == 1 then
+  -- Wake every waiter, not one: a bulk job woken first would find a chat waiting and leave the slot to it.
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('LLEN', KEYS[3]) < redis.call('ZCARD', KEYS[2]) then
-    redis.call('RPUSH', KEYS[3], '1')
-    redis.call('PEXPIRE', KEYS[3], 60000)
-  end
+  local missing = redis.call('ZCARD', KEYS[2]) - redis.call('LLEN', KEYS[4])
+  for _ = 1, missing do redis.call('RPUSH', KEYS[4], '1') end
+  if missing > 0 then redis.call('PEXPIRE', KEYS[4], 60000) end
 end
 return freed
 """
@@ -336,21 +349,25 @@ class RedisLimiter:
         self.lease_ms = max(1, round(lease_ttl * 1000))
         # A blocking pop must come back well inside the socket timeout, or it would read as a dead Redis.
         self.poll_interval = min(poll_interval, backend.timeout / 2)
-        self._keys = [backend.key("limiter", provider, "holders"), backend.key("limiter", provider, "waiting")]
+        self._keys = [
+            backend.key("limiter", provider, "holders"),
+            backend.key("limiter", provider, "waiting"),
+            backend.key("limiter", provider, "chats-waiting"),
+        ]
         self._wake = backend.key("limiter", provider, "wake")
         self.in_flight = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
+    async def slot(self, background: bool = False) -> AsyncIterator[float]:
         started = time.monotonic()
         lease: str | None = None
         if self.backend.available:
             try:
-                lease = await self._acquire(started + self.queue_timeout)
+                lease = await self._acquire(started + self.queue_timeout, background)
             except RedisError as exc:
                 self.backend.failed(exc, f"a {self.provider} slot")
         if lease is None:
-            async with self.fallback.slot():
+            async with self.fallback.slot(background):
                 yield time.monotonic() - started
             return
         self.in_flight += 1
@@ -370,12 +387,20 @@ class RedisLimiter:
         now_ms = seconds * 1000 + micros // 1000
         return int(await self.backend.client.zcount(self._keys[0], f"({now_ms}", "+inf"))
 
-    async def _acquire(self, deadline: float) -> str:
+    async def _acquire(self, deadline: float, background: bool) -> str:
         lease = f"{self.holder}:{uuid.uuid4().hex}"
         waiter = f"{self.holder}:{uuid.uuid4().hex}"
         # A waiter whose process dies leaves the shared queue when its own deadline has passed.
         wait_ms = round(self.queue_timeout * 1000) + 1000
-        args: list[str | int] = [lease, self.capacity, self.lease_ms, self.queue_size, waiter, wait_ms]
+        args: list[str | int] = [
+            lease,
+            self.capacity,
+            self.lease_ms,
+            self.queue_size,
+            waiter,
+            wait_ms,
+            int(background),
+        ]
         taken = False
         try:
             while True:

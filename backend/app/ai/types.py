@@ -36,6 +36,8 @@ class LLMRequest:
     max_tokens: int
     repair: StructuredRepair | None = None
     """Set on a structured repair turn; appended after `messages` by the provider."""
+    background: bool = False
+    """A bulk job (resume intake): it waits for a provider slot behind every chat that waits for one."""
 
 
 @dataclass(frozen=True)

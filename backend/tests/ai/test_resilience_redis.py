@@ -82,6 +82,44 @@ async def test_the_queue_bound_holds_across_processes_and_a_release_wakes_the_wa
     assert await redis.members("limiter", "gigachat", "waiting") == []
 
 
+async def test_a_chat_waiting_in_one_process_gets_the_slot_before_a_bulk_job_waiting_in_another(
+    backends: list[RedisBackend], redis: RedisForTest
+) -> None:
+    """Resume intake runs in worker processes, chats in the app: the bulk job queued first still lets the chat
+    have the freed slot."""
+    holder, worker, app = (limiter(b, f"p{i}", queue=2) for i, b in enumerate(backends))
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with holder.slot():
+            order.append("held")
+            await release.wait()
+
+    async def bulk() -> None:
+        async with worker.slot(background=True):
+            order.append("bulk")
+
+    async def chat() -> None:
+        async with app.slot():
+            order.append("chat")
+
+    holding = asyncio.create_task(hold())
+    while "held" not in order:
+        await asyncio.sleep(0.01)
+    waiting = [asyncio.create_task(bulk())]
+    while len(await redis.members("limiter", "gigachat", "waiting")) < 1:
+        await asyncio.sleep(0.01)
+    waiting.append(asyncio.create_task(chat()))
+    while len(await redis.members("limiter", "gigachat", "waiting")) < 2:
+        await asyncio.sleep(0.01)
+
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holding, *waiting), 15)  # woken by the releases, not the 30 s poll
+    assert order == ["held", "chat", "bulk"]
+    assert await redis.members("limiter", "gigachat", "chats-waiting") == []
+
+
 async def test_capacity_is_never_exceeded_by_many_callers_in_several_processes(backends: list[RedisBackend]) -> None:
     limiters = [limiter(b, f"p{i}", capacity=2, queue=30) for i, b in enumerate(backends)]
     inside = 0

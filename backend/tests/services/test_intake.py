@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.services import intake
-from tests.conftest import RunningApp, StartApp, wait_until
+from tests.conftest import RunningApp, StartApp, create_candidate, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.resume_files import make_pdf
 from tests.utils.intake import (
@@ -223,3 +223,36 @@ async def test_erasing_a_candidate_erases_the_intake_job_that_made_the_card(
     erased = await api.client.post(f"/api/privacy/candidates/{saved.json()['id']}/erase")
     assert erased.status_code == 204
     assert (await api.client.get(f"/api/intake/jobs/{job['id']}")).status_code == 404
+
+
+async def test_a_chat_gets_the_next_provider_slot_before_the_next_resume(
+    start_app: StartApp, fake: FakeUpstream
+) -> None:
+    """One GigaChat slot; two resumes parse at once, so one holds the slot and the other waits for it. A
+    recruiter's chat that comes meanwhile is answered before that second resume is sent."""
+    api = await start_app(GIGACHAT_MAX_CONCURRENCY=1, INTAKE_CONCURRENCY=2, LLM_QUEUE_TIMEOUT=20.0)
+    candidate = await create_candidate(api.client)
+    fake.gigachat.push(Fault(structured=draft(), chunk_delay=1.5))  # the first resume keeps the slot a while
+    files = [
+        (f"cv{i}.docx", resume_docx(f"Кандидат Номер{i}", f"q{i}@example.com", f"+7 913 000-00-1{i}"), DOCX_TYPE)
+        for i in range(3)
+    ]
+    started = await upload_batch(api.client, files)
+
+    async def one_sent_one_waiting() -> bool:
+        parsing = (await batch(api.client, started["id"]))["counts"]["parsing"]
+        return bool(parsing == 2 and fake.gigachat_in_flight == 1)
+
+    await wait_until(one_sent_one_waiting)
+    reply = await api.client.post("/api/chat/", json={"candidate_id": candidate["id"], "content": "Сильные стороны?"})
+
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["assistant_message"]["provider"] == "gigachat"
+    finished = await wait_for_batch(api.client, started["id"])
+    assert finished["counts"]["ready"] == 3
+    sent = [
+        "resume" if "functions" in r["json"] else "chat"
+        for r in fake.gigachat.requests
+        if r["path"].endswith("/chat/completions")
+    ]
+    assert sent == ["resume", "chat", "resume", "resume"]

@@ -83,7 +83,7 @@ async def create_draft(
     # Commit point: the job is durable before the model is asked, so a crash leaves it to the queue's recovery.
     await session.commit()
     for job_id in job_ids:
-        await intake.process(session_factory, settings, chain, job_id)
+        await intake.process(session_factory, settings, chain, job_id, background=False)
     job_row = await intake.get_job_or_404(session, jobs[0])
     await session.refresh(job_row)
     return await intake.job_public(session, job_row)
