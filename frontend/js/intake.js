@@ -174,6 +174,7 @@ export function initIntake(options = {}) {
     show(section, section.hidden);
     toggle.setAttribute("aria-expanded", String(!section.hidden));
   });
+  toggle.disabled = false; // disabled in the HTML until it works
   const input = $("#intake-files");
   input.addEventListener("change", () => upload([...input.files]));
   const zone = $("#intake-dropzone");

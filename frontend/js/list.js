@@ -285,6 +285,8 @@ function wireCreate() {
   });
   $("#create-close").addEventListener("click", close);
   $("#create-cancel").addEventListener("click", close);
+  // Disabled in the HTML until now: a click before the script ran would have done nothing.
+  $("#new-candidate").disabled = false;
 
   function payload() {
     const value = (id) => $(id).value.trim();
