@@ -166,8 +166,9 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
             ids = list(due)
             print(f"Подлежат удалению: {len(ids)} {ids}")
             return 0
-        erased = await personal_data.purge_due(session, settings)
-        print(f"Удалены персональные данные кандидатов: {len(erased)} {erased}")
+        purged = await personal_data.purge_due(session, settings)
+        print(f"Удалены персональные данные кандидатов: {len(purged.erased)} {purged.erased}")
+        print(f"Удалены несохранённые черновики резюме: {purged.drafts_removed}")
         return 0
 
     return _with_session(settings, work)

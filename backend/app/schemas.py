@@ -434,6 +434,9 @@ class ConsentPublic(BaseModel):
 
 class PurgePublic(BaseModel):
     erased: list[int]
+    """The candidates whose personal data was erased."""
+    drafts_removed: int = 0
+    """Unsaved resume drafts past the retention period, removed with their files."""
 
 
 class UsagePublic(BaseModel):

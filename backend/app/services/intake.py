@@ -22,12 +22,12 @@ import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -649,6 +649,31 @@ async def save(
         details={"intake_job_id": job.id},
     )  # fmt: skip
     return candidate
+
+
+async def forget_stale_drafts(session: AsyncSession, settings: Settings, *, now: datetime) -> int:
+    """Remove the drafts nobody saved or discarded (ready or failed) once `RETENTION_DAYS` have passed since
+    they were parsed: their resume text, contacts and file are personal data kept for no purpose any more
+    (152-FZ), so the retention purge takes them with it. Returns how many went."""
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    stale = list(
+        await session.scalars(
+            select(IntakeJob).where(
+                IntakeJob.state.in_([IntakeState.READY, IntakeState.FAILED]),
+                func.coalesce(IntakeJob.finished_at, IntakeJob.created_at) < cutoff,
+            )
+        )
+    )
+    for job in stale:
+        if job.stored_file:
+            resumes.remove_after_commit(session, _intake_dir(settings) / job.stored_file)
+        await session.delete(job)
+    if stale:
+        await audit.record(
+            session, "intake.purge", actor_email="nexus-ai purge", entity_type="intake", details={"drafts": len(stale)}
+        )
+    await session.flush()
+    return len(stale)
 
 
 async def discard(session: AsyncSession, settings: Settings, job: IntakeJob) -> None:

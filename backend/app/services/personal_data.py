@@ -4,10 +4,12 @@ Retention rule, recomputed after every stage change and consent change:
 - consent withdrawn and no consent left → destroy within RETENTION_DAYS of the withdrawal;
 - rejected without an active talent-pool consent → destroy within RETENTION_DAYS of the decision;
 - otherwise no deadline.
+Unsaved resume drafts from intake are removed RETENTION_DAYS after they were parsed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +43,7 @@ from app.schemas import (
     ConsentPublic,
     StageChangePublic,
 )
-from app.services import audit, resumes
+from app.services import audit, intake, resumes
 
 ERASED_NAME = "Данные удалены"
 
@@ -209,12 +211,21 @@ async def erase(
     )
 
 
-async def purge_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None) -> list[int]:
-    """Erase every candidate whose retention deadline has passed; return their ids."""
+@dataclass(frozen=True)
+class Purged:
+    erased: list[int]
+    """The candidates erased."""
+    drafts_removed: int
+    """Unsaved intake drafts removed (see `intake.forget_stale_drafts`)."""
+
+
+async def purge_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None) -> Purged:
+    """Erase every candidate whose retention deadline has passed, and the unsaved drafts past it."""
+    now = now or utcnow()
     due = await session.scalars(
         select(Candidate).where(
             Candidate.retention_until.is_not(None),
-            Candidate.retention_until <= (now or utcnow()),
+            Candidate.retention_until <= now,
             Candidate.erased_at.is_(None),
         )
     )
@@ -222,4 +233,4 @@ async def purge_due(session: AsyncSession, settings: Settings, *, now: datetime 
     for candidate in due:
         await erase(session, settings, candidate, actor=None, reason="retention")
         erased.append(candidate.id)
-    return erased
+    return Purged(erased, await intake.forget_stale_drafts(session, settings, now=now))

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from app.services import intake
-from tests.conftest import RunningApp, StartApp, create_candidate, wait_until
+from tests.conftest import Database, RunningApp, StartApp, create_candidate, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.resume_files import make_pdf
 from tests.utils.intake import (
@@ -223,6 +225,30 @@ async def test_erasing_a_candidate_erases_the_intake_job_that_made_the_card(
     erased = await api.client.post(f"/api/privacy/candidates/{saved.json()['id']}/erase")
     assert erased.status_code == 204
     assert (await api.client.get(f"/api/intake/jobs/{job['id']}")).status_code == 404
+
+
+async def test_the_retention_purge_removes_drafts_nobody_saved_with_their_files(
+    api: RunningApp, fake: FakeUpstream, database: Database
+) -> None:
+    fake.gigachat.set_default(Fault.ok(json=draft()))
+    old = await draft_from_docx(api, resume_docx("Мария Соколова", EMAIL, PHONE))
+    fresh = await draft_from_docx(api, resume_docx("Пётр Новиков", "petr@example.com", "+7 913 111-22-33"))
+    intake_files = api.settings.resume_dir / intake.INTAKE_SUBDIR
+    assert len(list(intake_files.iterdir())) == 2
+    # The first was parsed 31 days ago and left unsaved.
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE intake_jobs SET finished_at = :past WHERE id = :id"),
+            {"past": datetime.now(UTC) - timedelta(days=31), "id": old["id"]},
+        )
+
+    response = await api.client.post("/api/privacy/purge")
+
+    assert response.status_code == 200 and response.json() == {"erased": [], "drafts_removed": 1}
+    assert (await api.client.get(f"/api/intake/jobs/{old['id']}")).status_code == 404
+    assert (await api.client.get(f"/api/intake/jobs/{fresh['id']}")).status_code == 200
+    assert len(list(intake_files.iterdir())) == 1
+    assert await database.scalar("SELECT count(*) FROM intake_jobs WHERE text LIKE :mark", mark="%Соколова%") == 0
 
 
 async def test_a_chat_gets_the_next_provider_slot_before_the_next_resume(

@@ -14,8 +14,10 @@ router = APIRouter(prefix="/privacy", tags=["privacy"])
 
 @router.post("/purge", response_model=PurgePublic)
 async def purge(session: SessionDep, settings: SettingsDep) -> PurgePublic:
-    """Erase every candidate whose retention date has passed (what `nexus-ai purge` does)."""
-    return PurgePublic(erased=await personal_data.purge_due(session, settings))
+    """Erase every candidate whose retention date has passed, and unsaved resume drafts past the retention
+    period (what `nexus-ai purge` does)."""
+    purged = await personal_data.purge_due(session, settings)
+    return PurgePublic(erased=purged.erased, drafts_removed=purged.drafts_removed)
 
 
 @router.post("/candidates/{candidate_id}/erase", status_code=status.HTTP_204_NO_CONTENT, responses=CANDIDATE)

@@ -175,7 +175,7 @@ async def test_purge_leaves_candidates_before_their_date(api: RunningApp) -> Non
 
     response = await api.client.post("/api/privacy/purge")
 
-    assert response.json() == {"erased": []}
+    assert response.json() == {"erased": [], "drafts_removed": 0}
     assert (await api.client.get(f"/api/candidates/{candidate['id']}")).status_code == 200
 
 
