@@ -1,6 +1,6 @@
 """Intake and shortlist speed on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/intake_bench.py [--pool 10000] [--resumes 20] [--upstream-delay 1.0]
+    .venv/bin/python bench/intake_bench.py [--pool 10000] [--resumes 20] [--upstream-delay 1.0] [--only pool|intake]
 
 1. Ranking a pool of `--pool` candidates for a vacancy with the embeddings stored (1024-dim float32): the first
    ranking (loads the matrix) and warm rankings (p50/p95, what a recruiter waits for after the first).
@@ -246,13 +246,16 @@ async def intake_bench(url: str, count: int, delay: float, workdir: Path) -> dic
     }
 
 
-async def main(pool: int, resumes: int, delay: float) -> dict[str, Any]:
+async def main(pool: int, resumes: int, delay: float, parts: set[str]) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="nexus-intake-bench-"))
     results: dict[str, Any] = {}
     for backend, url, drop in await database_urls(workdir):
         try:
-            results[backend] = {"pool": await pool_bench(url, pool)}
-            results[backend]["intake"] = await intake_bench(url, resumes, delay, workdir)
+            results[backend] = {}
+            if "pool" in parts:
+                results[backend]["pool"] = await pool_bench(url, pool)
+            if "intake" in parts:
+                results[backend]["intake"] = await intake_bench(url, resumes, delay, workdir)
         finally:
             if drop is not None:
                 await drop()
@@ -264,5 +267,9 @@ if __name__ == "__main__":
     parser.add_argument("--pool", type=int, default=10_000)
     parser.add_argument("--resumes", type=int, default=20)
     parser.add_argument("--upstream-delay", type=float, default=1.0)
+    parser.add_argument(
+        "--only", choices=["pool", "intake"], help="run one part: pool (ranking and search) or intake (default: both)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.pool, args.resumes, args.upstream_delay)), ensure_ascii=False, indent=2))
+    parts = {args.only} if args.only else {"pool", "intake"}
+    print(json.dumps(asyncio.run(main(args.pool, args.resumes, args.upstream_delay, parts)), ensure_ascii=False, indent=2))
