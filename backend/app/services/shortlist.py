@@ -13,6 +13,7 @@ in-process matrix of every stored vector (reloaded only when the stored set chan
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import ProviderError
@@ -114,37 +115,68 @@ class _Matrix:
 @dataclass
 class VectorCache:
     """Every stored candidate vector of a model as one float32 matrix, per process; reloaded when the set of
-    stored rows changes (their count or newest id)."""
+    stored rows changes (their count or newest id). One load per model at a time: a request that arrives
+    while the startup warm-up (`warm`) is loading waits for that load instead of starting a second one."""
 
     matrices: dict[str, _Matrix] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def matrix(self, session: AsyncSession, model: str) -> _Matrix:
+        stored = Embedding.model == model, Embedding.candidate_id.is_not(None)
         row = (
             await session.execute(
-                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(
-                    Embedding.model == model, Embedding.candidate_id.is_not(None)
-                )
+                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(*stored)
             )
         ).one()
         signature = (int(row[0]), int(row[1]))
         cached = self.matrices.get(model)
         if cached is not None and cached.signature == signature:
             return cached
-        rows = (
-            await session.execute(
-                select(Embedding.candidate_id, Embedding.vector).where(
-                    Embedding.model == model, Embedding.candidate_id.is_not(None)
-                )
+        async with self._locks.setdefault(model, asyncio.Lock()):
+            cached = self.matrices.get(model)
+            if cached is not None and cached.signature == signature:
+                return cached  # loaded by the request (or warm-up) this one waited for
+            built = await _load(session, model)
+            self.matrices[model] = built
+            return built
+
+    async def warm(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Load the matrix of every model with stored candidate vectors, so that the first shortlist after a
+        start does not wait for it. Errors are logged, not raised: a failed warm-up leaves the load to the
+        first request."""
+        try:
+            async with session_factory() as session:
+                models = (
+                    await session.scalars(select(Embedding.model).where(Embedding.candidate_id.is_not(None)).distinct())
+                ).all()
+                for model in models:
+                    await self.matrix(session, model)
+        except Exception:
+            logger.exception("loading the stored vectors at startup failed; the first shortlist will load them")
+
+
+async def _load(session: AsyncSession, model: str) -> _Matrix:
+    # Only the three columns, as plain rows, and the vectors as one bytes join that numpy reads in place: a
+    # per-row frombuffer and vstack cost more than the database's read of the same rows.
+    rows = (
+        await session.execute(
+            select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(
+                Embedding.model == model, Embedding.candidate_id.is_not(None)
             )
-        ).all()
-        if rows:
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.vstack([np.frombuffer(r[1], dtype="<f4") for r in rows])
-        else:
-            ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32)
-        built = _Matrix(signature, ids, vectors)
-        self.matrices[model] = built
-        return built
+        )
+    ).all()
+    if not rows:
+        return _Matrix((0, 0), np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32))
+    row_ids, candidate_ids, blobs = zip(*rows, strict=True)
+    width = len(blobs[0])
+    if any(len(blob) != width for blob in blobs):
+        # One model has one dimension; a row that does not fit it cannot be ranked against the rest.
+        kept = [i for i, blob in enumerate(blobs) if len(blob) == width]
+        logger.warning("%d stored vectors of model %s have another dimension: ignored", len(blobs) - len(kept), model)
+        candidate_ids = tuple(candidate_ids[i] for i in kept)
+        blobs = tuple(blobs[i] for i in kept)
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width // 4)
+    return _Matrix((len(rows), max(row_ids)), np.array(candidate_ids, dtype=np.int64), vectors)
 
 
 def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:
