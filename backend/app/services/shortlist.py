@@ -8,7 +8,8 @@ every candidate, so scores are comparable.
 What is embedded is contact-free: position, skills and the resume with identity and contacts cut out. Each
 vector is stored with its model and the SHA-256 of its text and recomputed only when the text changes.
 Vectors are float32 blobs, so this works on plain PostgreSQL (no pgvector) and SQLite; ranking multiplies an
-in-process matrix of every stored vector (reloaded only when the stored set changes) by the vacancy's vector.
+in-process matrix of every stored vector (loaded in the background at start-up; when the stored set changes,
+only the new rows are read into it) by the vacancy's vector.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import asyncio
 import hashlib
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
@@ -105,27 +107,35 @@ class Embedder:
         return LOCAL_MODEL, [local_embedding(t) for t in texts]
 
 
+INCREMENTAL_LIMIT = 1000
+"""At most this many new vectors are read into a loaded matrix; more (a bulk intake) reload it whole."""
+
+
 @dataclass
 class _Matrix:
     signature: tuple[int, int]
     ids: npt.NDArray[np.int64]
+    """The candidate of each row of `vectors`."""
     vectors: Vector
+    row_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """The `embeddings.id` of each row of `vectors`."""
 
 
 @dataclass
 class VectorCache:
-    """Every stored candidate vector of a model as one float32 matrix, per process; reloaded when the set of
-    stored rows changes (their count or newest id). One load per model at a time: a request that arrives
-    while the startup warm-up (`warm`) is loading waits for that load instead of starting a second one."""
+    """Every stored candidate vector of a model as one float32 matrix, per process; brought up to date when the
+    set of stored rows changes (their count or newest id). A stored vector never changes in place (a new text
+    gets a new row), so an update reads only the rows it does not hold and drops the ones gone (erased).
+    One load per model at a time: a request that arrives while the start-up warm-up (`warm`) is loading
+    waits for that load instead of starting a second one."""
 
     matrices: dict[str, _Matrix] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def matrix(self, session: AsyncSession, model: str) -> _Matrix:
-        stored = Embedding.model == model, Embedding.candidate_id.is_not(None)
         row = (
             await session.execute(
-                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(*stored)
+                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(*_stored(model))
             )
         ).one()
         signature = (int(row[0]), int(row[1]))
@@ -136,7 +146,9 @@ class VectorCache:
             cached = self.matrices.get(model)
             if cached is not None and cached.signature == signature:
                 return cached  # loaded by the request (or warm-up) this one waited for
-            built = await _load(session, model)
+            built = await _update(session, model, cached) if cached is not None else None
+            if built is None:
+                built = await _load(session, model)
             self.matrices[model] = built
             return built
 
@@ -155,28 +167,62 @@ class VectorCache:
             logger.exception("loading the stored vectors at startup failed; the first shortlist will load them")
 
 
+def _stored(model: str) -> tuple[ColumnElement[bool], ...]:
+    return Embedding.model == model, Embedding.candidate_id.is_not(None)
+
+
+def _pack(model: str, rows: Sequence[Row[int, int | None, bytes]], width: int | None) -> _Matrix:
+    """Rows of (embedding id, candidate id, float32 blob) as a matrix; a blob of another byte width than
+    `width` (or the first row's) is left out: one model has one dimension."""
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Matrix((0, 0), empty, np.zeros((0, (width or 4) // 4), dtype=np.float32), empty)
+    row_ids, candidate_ids, blobs = zip(*rows, strict=True)
+    width = width or len(blobs[0])
+    if any(len(blob) != width for blob in blobs):
+        kept = [i for i, blob in enumerate(blobs) if len(blob) == width]
+        logger.warning("%d stored vectors of model %s have another dimension: ignored", len(blobs) - len(kept), model)
+        row_ids = tuple(row_ids[i] for i in kept)
+        candidate_ids = tuple(candidate_ids[i] for i in kept)
+        blobs = tuple(blobs[i] for i in kept)
+    # One bytes join that numpy reads in place: a per-row frombuffer and vstack cost more than the
+    # database's read of the same rows.
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width // 4)
+    return _Matrix((0, 0), np.array(candidate_ids, dtype=np.int64), vectors, np.array(row_ids, dtype=np.int64))
+
+
 async def _load(session: AsyncSession, model: str) -> _Matrix:
-    # Only the three columns, as plain rows, and the vectors as one bytes join that numpy reads in place: a
-    # per-row frombuffer and vstack cost more than the database's read of the same rows.
+    # Only the three columns, as plain rows (no ORM objects).
+    rows = (
+        await session.execute(select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(*_stored(model)))
+    ).all()
+    built = _pack(model, rows, None)
+    built.signature = (len(rows), max((r[0] for r in rows), default=0))
+    return built
+
+
+async def _update(session: AsyncSession, model: str, cached: _Matrix) -> _Matrix | None:
+    """`cached` with the rows gone dropped and the new ones read, or None when a whole load is cheaper."""
+    listing = (await session.execute(select(Embedding.id).where(*_stored(model)))).scalars().all()
+    present = np.array(listing, dtype=np.int64)
+    missing = np.setdiff1d(present, cached.row_ids, assume_unique=True)
+    if cached.row_ids.size == 0 or missing.size > INCREMENTAL_LIMIT:
+        return None
     rows = (
         await session.execute(
             select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(
-                Embedding.model == model, Embedding.candidate_id.is_not(None)
+                *_stored(model), Embedding.id.in_(missing.tolist())
             )
         )
     ).all()
-    if not rows:
-        return _Matrix((0, 0), np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32))
-    row_ids, candidate_ids, blobs = zip(*rows, strict=True)
-    width = len(blobs[0])
-    if any(len(blob) != width for blob in blobs):
-        # One model has one dimension; a row that does not fit it cannot be ranked against the rest.
-        kept = [i for i, blob in enumerate(blobs) if len(blob) == width]
-        logger.warning("%d stored vectors of model %s have another dimension: ignored", len(blobs) - len(kept), model)
-        candidate_ids = tuple(candidate_ids[i] for i in kept)
-        blobs = tuple(blobs[i] for i in kept)
-    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width // 4)
-    return _Matrix((len(rows), max(row_ids)), np.array(candidate_ids, dtype=np.int64), vectors)
+    added = _pack(model, rows, cached.vectors.shape[1] * 4)
+    keep = np.isin(cached.row_ids, present, assume_unique=True)
+    return _Matrix(
+        (len(listing), int(present.max(initial=0))),
+        np.concatenate([cached.ids[keep], added.ids]),
+        np.concatenate([cached.vectors[keep], added.vectors]),
+        np.concatenate([cached.row_ids[keep], added.row_ids]),
+    )
 
 
 def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:

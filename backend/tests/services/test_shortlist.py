@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import delete, event
 
 from app.core.db import create_session_factory
 from app.models import Candidate, Embedding
@@ -187,3 +188,52 @@ async def test_a_stored_vector_of_another_dimension_is_left_out_of_the_matrix(da
     async with factory() as session:
         matrix = await VectorCache().matrix(session, "m")
     assert matrix.ids.tolist() == [people[0].id, people[1].id] and matrix.vectors.shape == (2, 8)
+
+
+async def test_an_updated_matrix_holds_exactly_the_stored_vectors(database: Database) -> None:
+    """After vectors are added and deleted (an erasure), the cached matrix is brought up to date by reading only
+    the new rows, and holds what a fresh load from the database holds: no erased vector stays in memory."""
+    rng = np.random.default_rng(7)
+    factory = create_session_factory(database.engine)
+
+    async def add(count: int, dim: int = 8) -> list[int]:
+        async with factory() as session, session.begin():
+            people = [Candidate(full_name="Кандидат", skills=[]) for _ in range(count)]
+            session.add_all(people)
+            await session.flush()
+            for person in people:
+                vector = rng.standard_normal(dim).astype("<f4").tobytes()
+                session.add(Embedding(candidate_id=person.id, model="m", text_hash="x" * 64, dim=dim, vector=vector))
+            return [p.id for p in people]
+
+    def as_dict(matrix: Any) -> dict[int, list[float]]:
+        return {int(i): row.tolist() for i, row in zip(matrix.ids, matrix.vectors, strict=True)}
+
+    first = await add(4)
+    cache = VectorCache()
+    async with factory() as session:
+        loaded = await cache.matrix(session, "m")
+    assert sorted(loaded.ids.tolist()) == first
+
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id == first[1]))
+    second = await add(2)
+    await add(1, dim=4)
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "embeddings.vector" in statement:
+            reads.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with factory() as session:
+            updated = await cache.matrix(session, "m")
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert len(reads) == 1 and " IN (" in reads[0]  # only the rows the matrix did not hold were read
+    async with factory() as session:
+        fresh = await VectorCache().matrix(session, "m")
+    assert updated is not loaded and updated.signature == fresh.signature
+    assert as_dict(updated) == as_dict(fresh)
+    assert sorted(as_dict(updated)) == sorted([first[0], *first[2:], *second])
