@@ -113,12 +113,89 @@ INCREMENTAL_LIMIT = 1000
 
 @dataclass
 class _Matrix:
+    """Stored vectors as rows of one float32 matrix, with spare rows so that vectors can be added in place.
+    Updated in place (`apply`): rank it before the next await."""
+
     signature: tuple[int, int]
-    ids: npt.NDArray[np.int64]
-    """The candidate of each row of `vectors`."""
-    vectors: Vector
-    row_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """The `embeddings.id` of each row of `vectors`."""
+    size: int
+    _ids: npt.NDArray[np.int64]
+    _row_ids: npt.NDArray[np.int64]
+    _vectors: Vector
+
+    @property
+    def ids(self) -> npt.NDArray[np.int64]:
+        """The candidate of each row."""
+        return self._ids[: self.size]
+
+    @property
+    def row_ids(self) -> npt.NDArray[np.int64]:
+        """The `embeddings.id` of each row."""
+        return self._row_ids[: self.size]
+
+    @property
+    def vectors(self) -> Vector:
+        return self._vectors[: self.size]
+
+    @classmethod
+    def empty(cls) -> _Matrix:
+        return cls((0, 0), 0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 1), np.float32))
+
+    @classmethod
+    def of(cls, row_ids: Sequence[int], candidate_ids: Sequence[int], blobs: Sequence[bytes], width: int) -> _Matrix:
+        size = len(blobs)
+        capacity = _capacity(size)
+        # One join into a writable buffer that numpy reads in place (a per-row frombuffer and vstack cost more
+        # than the database's read of the same rows), with the spare rows zeroed at its end.
+        memory = bytearray().join([*blobs, bytes((capacity - size) * width)])
+        vectors = np.frombuffer(memory, dtype="<f4").reshape(capacity, width // 4)
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[:size] = candidate_ids
+        rows = np.zeros(capacity, dtype=np.int64)
+        rows[:size] = row_ids
+        return cls((0, 0), size, ids, rows, vectors)
+
+    def apply(self, present: npt.NDArray[np.int64], added: _Matrix) -> None:
+        """Drop the rows whose embedding id is not in `present` and add `added`'s rows, in place: a new row
+        takes a dropped one's place, the last rows fill the places left, and spare rows take the rest."""
+        gone = np.flatnonzero(~np.isin(self.row_ids, present, assume_unique=True))
+        fill = min(gone.size, added.size)
+        self._put(gone[:fill], added, slice(0, fill))
+        holes = gone[fill:]
+        if holes.size:
+            end = self.size - holes.size
+            tail = np.setdiff1d(np.arange(end, self.size), holes, assume_unique=True)
+            front = holes[holes < end]
+            self._vectors[front], self._ids[front], self._row_ids[front] = (
+                self._vectors[tail],
+                self._ids[tail],
+                self._row_ids[tail],
+            )
+            self.size = end
+        extra = added.size - fill
+        if extra:
+            need = self.size + extra
+            if need > self._ids.size:
+                self._grow(_capacity(need))
+            self._put(np.arange(self.size, need), added, slice(fill, added.size))
+            self.size = need
+
+    def _put(self, slots: npt.NDArray[np.intp], source: _Matrix, rows: slice) -> None:
+        self._vectors[slots] = source.vectors[rows]
+        self._ids[slots] = source.ids[rows]
+        self._row_ids[slots] = source.row_ids[rows]
+
+    def _grow(self, capacity: int) -> None:
+        vectors = np.zeros((capacity, self._vectors.shape[1]), dtype=np.float32)
+        vectors[: self.size] = self.vectors
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[: self.size] = self.ids
+        rows = np.zeros(capacity, dtype=np.int64)
+        rows[: self.size] = self.row_ids
+        self._vectors, self._ids, self._row_ids = vectors, ids, rows
+
+
+def _capacity(size: int) -> int:
+    return size + max(16, size // 8)
 
 
 @dataclass
@@ -175,8 +252,7 @@ def _pack(model: str, rows: Sequence[Row[int, int | None, bytes]], width: int | 
     """Rows of (embedding id, candidate id, float32 blob) as a matrix; a blob of another byte width than
     `width` (or the first row's) is left out: one model has one dimension."""
     if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Matrix((0, 0), empty, np.zeros((0, (width or 4) // 4), dtype=np.float32), empty)
+        return _Matrix.empty()
     row_ids, candidate_ids, blobs = zip(*rows, strict=True)
     width = width or len(blobs[0])
     if any(len(blob) != width for blob in blobs):
@@ -185,10 +261,7 @@ def _pack(model: str, rows: Sequence[Row[int, int | None, bytes]], width: int | 
         row_ids = tuple(row_ids[i] for i in kept)
         candidate_ids = tuple(candidate_ids[i] for i in kept)
         blobs = tuple(blobs[i] for i in kept)
-    # One bytes join that numpy reads in place: a per-row frombuffer and vstack cost more than the
-    # database's read of the same rows.
-    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width // 4)
-    return _Matrix((0, 0), np.array(candidate_ids, dtype=np.int64), vectors, np.array(row_ids, dtype=np.int64))
+    return _Matrix.of(row_ids, candidate_ids, blobs, width)
 
 
 async def _load(session: AsyncSession, model: str) -> _Matrix:
@@ -202,27 +275,27 @@ async def _load(session: AsyncSession, model: str) -> _Matrix:
 
 
 async def _update(session: AsyncSession, model: str, cached: _Matrix) -> _Matrix | None:
-    """`cached` with the rows gone dropped and the new ones read, or None when a whole load is cheaper."""
+    """`cached`, updated in place with the rows gone dropped and the new ones read, or None when a whole load
+    is cheaper."""
     listing = (await session.execute(select(Embedding.id).where(*_stored(model)))).scalars().all()
     present = np.array(listing, dtype=np.int64)
     missing = np.setdiff1d(present, cached.row_ids, assume_unique=True)
-    if cached.row_ids.size == 0 or missing.size > INCREMENTAL_LIMIT:
+    if cached.size == 0 or missing.size > INCREMENTAL_LIMIT:
         return None
-    rows = (
-        await session.execute(
-            select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(
-                *_stored(model), Embedding.id.in_(missing.tolist())
+    added = _Matrix.empty()
+    if missing.size:
+        rows = (
+            await session.execute(
+                select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(
+                    *_stored(model), Embedding.id.in_(missing.tolist())
+                )
             )
-        )
-    ).all()
-    added = _pack(model, rows, cached.vectors.shape[1] * 4)
-    keep = np.isin(cached.row_ids, present, assume_unique=True)
-    return _Matrix(
-        (len(listing), int(present.max(initial=0))),
-        np.concatenate([cached.ids[keep], added.ids]),
-        np.concatenate([cached.vectors[keep], added.vectors]),
-        np.concatenate([cached.row_ids[keep], added.row_ids]),
-    )
+        ).all()
+        added = _pack(model, rows, cached.vectors.shape[1] * 4)
+    # No await from here on: a ranking never sees the matrix half updated.
+    cached.apply(present, added)
+    cached.signature = (len(listing), int(present.max(initial=0)))
+    return cached
 
 
 def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:

@@ -191,8 +191,9 @@ async def test_a_stored_vector_of_another_dimension_is_left_out_of_the_matrix(da
 
 
 async def test_an_updated_matrix_holds_exactly_the_stored_vectors(database: Database) -> None:
-    """After vectors are added and deleted (an erasure), the cached matrix is brought up to date by reading only
-    the new rows, and holds what a fresh load from the database holds: no erased vector stays in memory."""
+    """After vectors are added and deleted (an erasure), the cached matrix is brought up to date in place by
+    reading only the new rows, and holds what a fresh load from the database holds: no erased vector stays in
+    memory. Then more vectors than its spare rows, and fewer than it held."""
     rng = np.random.default_rng(7)
     factory = create_session_factory(database.engine)
 
@@ -234,6 +235,20 @@ async def test_an_updated_matrix_holds_exactly_the_stored_vectors(database: Data
     assert len(reads) == 1 and " IN (" in reads[0]  # only the rows the matrix did not hold were read
     async with factory() as session:
         fresh = await VectorCache().matrix(session, "m")
-    assert updated is not loaded and updated.signature == fresh.signature
+    assert updated is loaded and updated.signature == fresh.signature  # updated in place
     assert as_dict(updated) == as_dict(fresh)
     assert sorted(as_dict(updated)) == sorted([first[0], *first[2:], *second])
+
+    many = await add(40)  # beyond the spare rows: the matrix grows
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id.in_([first[0], *many[:10]])))
+    async with factory() as session:
+        updated = await cache.matrix(session, "m")
+        fresh = await VectorCache().matrix(session, "m")
+    assert as_dict(updated) == as_dict(fresh) and len(as_dict(updated)) == 2 + 2 + 30
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id.in_([*first[2:], *many[10:15]])))
+    async with factory() as session:
+        updated = await cache.matrix(session, "m")
+        fresh = await VectorCache().matrix(session, "m")
+    assert as_dict(updated) == as_dict(fresh) and sorted(as_dict(updated)) == sorted([*second, *many[15:]])
