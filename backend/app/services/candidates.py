@@ -160,8 +160,8 @@ async def list_(
     """Filtered candidates, newest first; with `q`, the best matches first: a name match, then the full-text
     rank of the resume and profile (Russian word forms), then the newest."""
     # The filtering, ranking and count read only ids and scores; the full rows are read for the page alone.
-    # A window count over whole rows made SQLite copy every match's resume into a temporary b-tree (184 ms
-    # for an unfiltered list of 10,000 candidates, 10 ms with the narrow page).
+    # A window count over whole rows made SQLite copy every match's resume into a temporary b-tree (10,000
+    # candidates, unfiltered, raw SQL: 184 ms, and 10 ms with the narrow page).
     narrow = select(Candidate.id.label("id")).where(Candidate.erased_at.is_(None))
     if q and q.strip():
         hits = search.matches(session.get_bind().dialect.name, q)
