@@ -118,7 +118,9 @@ class Database:
         async with self.engine.begin() as conn:
             others = [t for t in Base.metadata.sorted_tables if t.name not in kept]
             if self.backend == "postgres":
-                await conn.execute(text(f"TRUNCATE {', '.join(t.name for t in others)} RESTART IDENTITY"))
+                # CASCADE: the full-text side table `candidate_fts` (migration 0012, not in the models) references
+                # candidates.
+                await conn.execute(text(f"TRUNCATE {', '.join(t.name for t in others)} RESTART IDENTITY CASCADE"))
             else:
                 for table in reversed(others):
                     await conn.execute(table.delete())

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
 
 UNMANAGED_TABLE_PREFIXES = ("candidate_fts",)
-"""SQLite's FTS5 table and its shadow tables: created by migration 0011, not described by the models."""
-UNMANAGED_INDEXES = frozenset({"ix_candidates_search", "ix_candidates_search_text"})
-"""PostgreSQL's GIN index for full-text search: created by migration 0011."""
-UNMANAGED_COLUMNS = frozenset({"search_vector"})
-"""PostgreSQL's generated tsvector column of `candidates.search_terms`: created by migration 0011."""
+"""The full-text index tables, not described by the models: SQLite's FTS5 table and its shadow tables
+(migration 0011), PostgreSQL's tsvector side table (migration 0012)."""
+UNMANAGED_INDEXES = frozenset({"ix_candidates_search_text"})
+"""PostgreSQL's trigram GIN index and SQLite's covering index for substring search: created by migration 0011."""
+UNMANAGED_COLUMNS: frozenset[str] = frozenset()
+"""Columns only migrations manage (none at head since 0012 moved PostgreSQL's tsvector to `candidate_fts`)."""
 
 
 def include_object(_obj: object, name: str | None, type_: str, reflected: bool, _compare_to: object) -> bool:

@@ -159,28 +159,42 @@ async def list_(
 ) -> tuple[list[Candidate], int]:
     """Filtered candidates, newest first; with `q`, the best matches first: a name match, then the full-text
     rank of the resume and profile (Russian word forms), then the newest."""
-    query = select(Candidate, func.count().over().label("total")).where(Candidate.erased_at.is_(None))
-    order: list[Any] = []
+    # The filtering, ranking and count read only ids and scores; the full rows are read for the page alone.
+    # A window count over whole rows made SQLite copy every match's resume into a temporary b-tree (10,000
+    # candidates, unfiltered, raw SQL: 184 ms, and 10 ms with the narrow page).
+    narrow = select(Candidate.id.label("id")).where(Candidate.erased_at.is_(None))
     if q and q.strip():
         hits = search.matches(session.get_bind().dialect.name, q)
-        query = query.join(hits, hits.c.id == Candidate.id)
-        order += [hits.c.name_hit.desc(), hits.c.score.desc()]
+        narrow = narrow.join(hits, hits.c.id == Candidate.id).add_columns(hits.c.name_hit, hits.c.score)
     if stage is not None:
-        query = query.where(Candidate.stage == stage)
+        narrow = narrow.where(Candidate.stage == stage)
     if vacancy_id is not None:
-        query = query.where(Candidate.vacancy_id == vacancy_id)
+        narrow = narrow.where(Candidate.vacancy_id == vacancy_id)
     if source:
-        query = query.where(Candidate.source == source)
+        narrow = narrow.where(Candidate.source == source)
     if owner_id is not None:
-        query = query.where(Candidate.owner_id == owner_id)
+        narrow = narrow.where(Candidate.owner_id == owner_id)
+
+    def order(columns: Any) -> list[Any]:
+        ranked = [columns.name_hit.desc(), columns.score.desc()] if "score" in columns else []
+        return [*ranked, columns.id.desc()]
+
     # One pass: the window count is taken over every filtered row before OFFSET/LIMIT cut the page.
-    rows = (await session.execute(query.order_by(*order, Candidate.id.desc()).offset(offset).limit(limit))).all()
+    page = (
+        narrow.add_columns(func.count().over().label("total"))
+        .order_by(*order(narrow.selected_columns))
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    query = select(Candidate, page.c.total).join(page, page.c.id == Candidate.id).order_by(*order(page.c))
+    rows = (await session.execute(query)).all()
     if rows:
         return [row[0] for row in rows], int(rows[0][1])
     if offset == 0:
         return [], 0
     # A page past the end has no row to carry the count.
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    total = await session.scalar(select(func.count()).select_from(narrow.subquery()))
     return [], int(total or 0)
 
 

@@ -2,8 +2,9 @@
 
 One stemmer for both backends: every candidate keeps `search_terms`, the Snowball stems (Russian for Cyrillic
 words, English for Latin ones) of their name, position, city, skills and resume, recomputed whenever one of
-those fields changes. PostgreSQL keeps a generated `tsvector` of it (GIN-indexed) and ranks with
-`ts_rank_cd`; SQLite indexes it with an FTS5 table kept in sync by triggers and ranks with bm25. Because the
+those fields changes. Both backends index it in a table `candidate_fts` kept in sync by triggers on
+`candidates`: on PostgreSQL a narrow side table of its `tsvector`, stored inline and GIN-indexed (migration
+0012 says why), ranked with `ts_rank_cd`; on SQLite an FTS5 table, ranked with bm25. Because the
 stemming happens here and not in the database, «разработчик» finds «разработчика» identically on both, and
 the query is stemmed by the same code as the documents.
 
@@ -33,7 +34,8 @@ SUBSTRING_FIELDS = ("full_name", "email", "position", "skills")
 MAX_TOKEN_CHARS = 40
 MAX_QUERY_TERMS = 12
 FTS_TABLE = "candidate_fts"
-"""SQLite's FTS5 index over `candidates.search_terms` (created by migration 0011)."""
+"""The full-text index of `candidates.search_terms`: SQLite's FTS5 table (migration 0011), PostgreSQL's
+`(id, search_vector)` side table (migration 0012)."""
 
 _WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[а-я]")
@@ -91,14 +93,11 @@ def _tsquery(stems: list[str]) -> str:
 def _ranked(dialect: str, stems: list[str]) -> Select[Any]:
     """(id, score) of the candidates whose indexed text holds every stem; a higher score ranks first."""
     if dialect == "postgresql":
-        # The stored, GIN-indexed `search_vector` (generated from search_terms by migration 0011).
         config: ColumnElement[Any] = literal_column("'simple'::regconfig")
-        vector: ColumnElement[Any] = literal_column("candidates.search_vector")
+        side = table(FTS_TABLE, column("id"), column("search_vector"))
         query = func.to_tsquery(config, _tsquery(stems))
-        return (
-            select(Candidate.id.label("id"), func.ts_rank_cd(vector, query).label("score"))
-            .select_from(Candidate.__table__)
-            .where(vector.op("@@")(query))
+        return select(side.c.id.label("id"), func.ts_rank_cd(side.c.search_vector, query).label("score")).where(
+            side.c.search_vector.op("@@")(query)
         )
     fts = table(FTS_TABLE, column("rowid"), column("rank"))
     return select(fts.c.rowid.label("id"), (-fts.c.rank).label("score")).where(

@@ -8,21 +8,24 @@ every candidate, so scores are comparable.
 What is embedded is contact-free: position, skills and the resume with identity and contacts cut out. Each
 vector is stored with its model and the SHA-256 of its text and recomputed only when the text changes.
 Vectors are float32 blobs, so this works on plain PostgreSQL (no pgvector) and SQLite; ranking multiplies an
-in-process matrix of every stored vector (reloaded only when the stored set changes) by the vacancy's vector.
+in-process matrix of every stored vector (loaded in the background at start-up; when the stored set changes,
+only the new rows are read into it) by the vacancy's vector.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import ProviderError
@@ -104,47 +107,195 @@ class Embedder:
         return LOCAL_MODEL, [local_embedding(t) for t in texts]
 
 
+INCREMENTAL_LIMIT = 1000
+"""At most this many new vectors are read into a loaded matrix; more (a bulk intake) reload it whole."""
+
+
 @dataclass
 class _Matrix:
+    """Stored vectors as rows of one float32 matrix, with spare rows so that vectors can be added in place.
+    Updated in place (`apply`): rank it before the next await."""
+
     signature: tuple[int, int]
-    ids: npt.NDArray[np.int64]
-    vectors: Vector
+    size: int
+    _ids: npt.NDArray[np.int64]
+    _row_ids: npt.NDArray[np.int64]
+    _vectors: Vector
+
+    @property
+    def ids(self) -> npt.NDArray[np.int64]:
+        """The candidate of each row."""
+        return self._ids[: self.size]
+
+    @property
+    def row_ids(self) -> npt.NDArray[np.int64]:
+        """The `embeddings.id` of each row."""
+        return self._row_ids[: self.size]
+
+    @property
+    def vectors(self) -> Vector:
+        return self._vectors[: self.size]
+
+    @classmethod
+    def empty(cls) -> _Matrix:
+        return cls((0, 0), 0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 1), np.float32))
+
+    @classmethod
+    def of(cls, row_ids: Sequence[int], candidate_ids: Sequence[int], blobs: Sequence[bytes], width: int) -> _Matrix:
+        size = len(blobs)
+        capacity = _capacity(size)
+        # One join into a writable buffer that numpy reads in place (a per-row frombuffer and vstack cost more
+        # than the database's read of the same rows), with the spare rows zeroed at its end.
+        memory = bytearray().join([*blobs, bytes((capacity - size) * width)])
+        vectors = np.frombuffer(memory, dtype="<f4").reshape(capacity, width // 4)
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[:size] = candidate_ids
+        rows = np.zeros(capacity, dtype=np.int64)
+        rows[:size] = row_ids
+        return cls((0, 0), size, ids, rows, vectors)
+
+    def apply(self, present: npt.NDArray[np.int64], added: _Matrix) -> None:
+        """Drop the rows whose embedding id is not in `present` and add `added`'s rows, in place: a new row
+        takes a dropped one's place, the last rows fill the places left, and spare rows take the rest."""
+        gone = np.flatnonzero(~np.isin(self.row_ids, present, assume_unique=True))
+        fill = min(gone.size, added.size)
+        self._put(gone[:fill], added, slice(0, fill))
+        holes = gone[fill:]
+        if holes.size:
+            end = self.size - holes.size
+            tail = np.setdiff1d(np.arange(end, self.size), holes, assume_unique=True)
+            front = holes[holes < end]
+            self._vectors[front], self._ids[front], self._row_ids[front] = (
+                self._vectors[tail],
+                self._ids[tail],
+                self._row_ids[tail],
+            )
+            self.size = end
+        extra = added.size - fill
+        if extra:
+            need = self.size + extra
+            if need > self._ids.size:
+                self._grow(_capacity(need))
+            self._put(np.arange(self.size, need), added, slice(fill, added.size))
+            self.size = need
+
+    def _put(self, slots: npt.NDArray[np.intp], source: _Matrix, rows: slice) -> None:
+        self._vectors[slots] = source.vectors[rows]
+        self._ids[slots] = source.ids[rows]
+        self._row_ids[slots] = source.row_ids[rows]
+
+    def _grow(self, capacity: int) -> None:
+        vectors = np.zeros((capacity, self._vectors.shape[1]), dtype=np.float32)
+        vectors[: self.size] = self.vectors
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[: self.size] = self.ids
+        rows = np.zeros(capacity, dtype=np.int64)
+        rows[: self.size] = self.row_ids
+        self._vectors, self._ids, self._row_ids = vectors, ids, rows
+
+
+def _capacity(size: int) -> int:
+    return size + max(16, size // 8)
 
 
 @dataclass
 class VectorCache:
-    """Every stored candidate vector of a model as one float32 matrix, per process; reloaded when the set of
-    stored rows changes (their count or newest id)."""
+    """Every stored candidate vector of a model as one float32 matrix, per process; brought up to date when the
+    set of stored rows changes (their count or newest id). A stored vector never changes in place (a new text
+    gets a new row), so an update reads only the rows it does not hold and drops the ones gone (erased).
+    One load per model at a time: a request that arrives while the start-up warm-up (`warm`) is loading
+    waits for that load instead of starting a second one."""
 
     matrices: dict[str, _Matrix] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def matrix(self, session: AsyncSession, model: str) -> _Matrix:
         row = (
             await session.execute(
-                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(
-                    Embedding.model == model, Embedding.candidate_id.is_not(None)
-                )
+                select(func.count(Embedding.id), func.coalesce(func.max(Embedding.id), 0)).where(*_stored(model))
             )
         ).one()
         signature = (int(row[0]), int(row[1]))
         cached = self.matrices.get(model)
         if cached is not None and cached.signature == signature:
             return cached
+        async with self._locks.setdefault(model, asyncio.Lock()):
+            cached = self.matrices.get(model)
+            if cached is not None and cached.signature == signature:
+                return cached  # loaded by the request (or warm-up) this one waited for
+            built = await _update(session, model, cached) if cached is not None else None
+            if built is None:
+                built = await _load(session, model)
+            self.matrices[model] = built
+            return built
+
+    async def warm(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        """Load the matrix of every model with stored candidate vectors, so that the first shortlist after a
+        start does not wait for it. Errors are logged, not raised: a failed warm-up leaves the load to the
+        first request."""
+        try:
+            async with session_factory() as session:
+                models = (
+                    await session.scalars(select(Embedding.model).where(Embedding.candidate_id.is_not(None)).distinct())
+                ).all()
+                for model in models:
+                    await self.matrix(session, model)
+        except Exception:
+            logger.exception("loading the stored vectors at startup failed; the first shortlist will load them")
+
+
+def _stored(model: str) -> tuple[ColumnElement[bool], ...]:
+    return Embedding.model == model, Embedding.candidate_id.is_not(None)
+
+
+def _pack(model: str, rows: Sequence[Row[int, int | None, bytes]], width: int | None) -> _Matrix:
+    """Rows of (embedding id, candidate id, float32 blob) as a matrix; a blob of another byte width than
+    `width` (or the first row's) is left out: one model has one dimension."""
+    if not rows:
+        return _Matrix.empty()
+    row_ids, candidate_ids, blobs = zip(*rows, strict=True)
+    width = width or len(blobs[0])
+    if any(len(blob) != width for blob in blobs):
+        kept = [i for i, blob in enumerate(blobs) if len(blob) == width]
+        logger.warning("%d stored vectors of model %s have another dimension: ignored", len(blobs) - len(kept), model)
+        row_ids = tuple(row_ids[i] for i in kept)
+        candidate_ids = tuple(candidate_ids[i] for i in kept)
+        blobs = tuple(blobs[i] for i in kept)
+    return _Matrix.of(row_ids, candidate_ids, blobs, width)
+
+
+async def _load(session: AsyncSession, model: str) -> _Matrix:
+    # Only the three columns, as plain rows (no ORM objects).
+    rows = (
+        await session.execute(select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(*_stored(model)))
+    ).all()
+    built = _pack(model, rows, None)
+    built.signature = (len(rows), max((r[0] for r in rows), default=0))
+    return built
+
+
+async def _update(session: AsyncSession, model: str, cached: _Matrix) -> _Matrix | None:
+    """`cached`, updated in place with the rows gone dropped and the new ones read, or None when a whole load
+    is cheaper."""
+    listing = (await session.execute(select(Embedding.id).where(*_stored(model)))).scalars().all()
+    present = np.array(listing, dtype=np.int64)
+    missing = np.setdiff1d(present, cached.row_ids, assume_unique=True)
+    if cached.size == 0 or missing.size > INCREMENTAL_LIMIT:
+        return None
+    added = _Matrix.empty()
+    if missing.size:
         rows = (
             await session.execute(
-                select(Embedding.candidate_id, Embedding.vector).where(
-                    Embedding.model == model, Embedding.candidate_id.is_not(None)
+                select(Embedding.id, Embedding.candidate_id, Embedding.vector).where(
+                    *_stored(model), Embedding.id.in_(missing.tolist())
                 )
             )
         ).all()
-        if rows:
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.vstack([np.frombuffer(r[1], dtype="<f4") for r in rows])
-        else:
-            ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32)
-        built = _Matrix(signature, ids, vectors)
-        self.matrices[model] = built
-        return built
+        added = _pack(model, rows, cached.vectors.shape[1] * 4)
+    # No await from here on: a ranking never sees the matrix half updated.
+    cached.apply(present, added)
+    cached.signature = (len(listing), int(present.max(initial=0)))
+    return cached
 
 
 def rank(matrix: _Matrix, query: Vector, limit: int) -> list[tuple[int, float]]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.services import search
-from tests.conftest import RunningApp, create_candidate
+from tests.conftest import Database, RunningApp, create_candidate
 from tests.resume_files import make_docx
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -122,3 +122,28 @@ async def test_pages_of_a_search_carry_the_total_and_name_matches_lead(api: Runn
     assert sorted(ids) == sorted([by_name["id"], *(c["id"] for c in by_resume)])
     past = (await api.client.get("/api/candidates/", params={"q": "kafka", "offset": 10})).json()
     assert past == {**past, "count": 4, "data": []}
+
+
+async def test_the_full_text_index_follows_edits_and_drops_erased_candidates(
+    api: RunningApp, database: Database
+) -> None:
+    """The index table is kept by triggers (PostgreSQL: the `candidate_fts` side table of migration 0012): an
+    edit replaces the candidate's entry and erasure replaces it too, so no stem of an erased resume stays stored."""
+    candidate = await create_candidate(api.client, resume_text="Администрировал кластеры кубернетеса.")
+    response = await api.client.patch(f"/api/candidates/{candidate['id']}", json={"resume_text": "Верстал лендинги."})
+    assert response.status_code == 200, response.text
+    assert await found(api.client, "лендинг") == [candidate["id"]]
+    assert await found(api.client, "кубернетес") == []
+
+    response = await api.client.post(f"/api/privacy/candidates/{candidate['id']}/erase")
+    assert response.status_code in (200, 204), response.text
+    stem = search.terms("лендинги")[0]
+    if database.backend == "postgres":
+        stored = await database.scalar(
+            "SELECT count(*) FROM candidate_fts WHERE search_vector @@ to_tsquery('simple', :stem)", stem=stem
+        )
+    else:
+        # An FTS5 external-content table: its index itself must hold the stem no more.
+        stored = await database.scalar("SELECT count(*) FROM candidate_fts WHERE candidate_fts MATCH :stem", stem=stem)
+    assert stored == 0
+    assert await found(api.client, "лендинг") == []

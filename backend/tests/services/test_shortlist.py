@@ -5,13 +5,18 @@ removes a candidate from the list and their vectors."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from sqlalchemy import delete, event
 
-from app.services.shortlist import LOCAL_MODEL
-from tests.conftest import Database, RunningApp, create_candidate
+from app.core.db import create_session_factory
+from app.models import Candidate, Embedding
+from app.services.shortlist import LOCAL_MODEL, VectorCache
+from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -150,3 +155,105 @@ async def test_erasing_a_candidate_removes_them_from_the_shortlist_and_their_vec
     assert await database.scalar(f"SELECT count(*) FROM shortlist_entries WHERE candidate_id = {top}") == 0
     again = (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
     assert top not in [e["candidate_id"] for e in again["entries"]]
+
+
+async def test_a_restarted_app_loads_the_stored_vectors_before_the_first_shortlist(
+    api: RunningApp, start_app: StartApp, fake: FakeUpstream
+) -> None:
+    vacancy_id, _, _ = await pool(api.client)
+    fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
+    first = (await api.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
+
+    restarted = await start_app()
+    cache: VectorCache = restarted.state.vector_cache
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while "Embeddings" not in cache.matrices and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    loaded = cache.matrices.get("Embeddings")
+    assert loaded is not None and loaded.ids.size == 6  # by the start-up warm-up: no shortlist was asked yet
+
+    again = (await restarted.client.post(f"/api/vacancies/{vacancy_id}/shortlist", json={"top_n": 1})).json()
+    assert [e["candidate_id"] for e in again["entries"]] == [e["candidate_id"] for e in first["entries"]]
+    assert cache.matrices["Embeddings"] is loaded  # nothing changed: the warm matrix served the request
+
+
+async def test_a_stored_vector_of_another_dimension_is_left_out_of_the_matrix(database: Database) -> None:
+    rng = np.random.default_rng(5)
+    factory = create_session_factory(database.engine)
+    async with factory() as session, session.begin():
+        people = [Candidate(full_name=f"Кандидат {i}", skills=[]) for i in range(3)]
+        session.add_all(people)
+        await session.flush()
+        for person, dim in zip(people, (8, 8, 4), strict=True):
+            vector = rng.standard_normal(dim).astype("<f4")
+            session.add(
+                Embedding(candidate_id=person.id, model="m", text_hash="x" * 64, dim=dim, vector=vector.tobytes())
+            )
+    async with factory() as session:
+        matrix = await VectorCache().matrix(session, "m")
+    assert matrix.ids.tolist() == [people[0].id, people[1].id] and matrix.vectors.shape == (2, 8)
+
+
+async def test_an_updated_matrix_holds_exactly_the_stored_vectors(database: Database) -> None:
+    """After vectors are added and deleted (an erasure), the cached matrix is brought up to date in place by
+    reading only the new rows, and holds what a fresh load from the database holds: no erased vector stays in
+    memory. Then more vectors than its spare rows, and fewer than it held."""
+    rng = np.random.default_rng(7)
+    factory = create_session_factory(database.engine)
+
+    async def add(count: int, dim: int = 8) -> list[int]:
+        async with factory() as session, session.begin():
+            people = [Candidate(full_name="Кандидат", skills=[]) for _ in range(count)]
+            session.add_all(people)
+            await session.flush()
+            for person in people:
+                vector = rng.standard_normal(dim).astype("<f4").tobytes()
+                session.add(Embedding(candidate_id=person.id, model="m", text_hash="x" * 64, dim=dim, vector=vector))
+            return [p.id for p in people]
+
+    def as_dict(matrix: Any) -> dict[int, list[float]]:
+        return {int(i): row.tolist() for i, row in zip(matrix.ids, matrix.vectors, strict=True)}
+
+    first = await add(4)
+    cache = VectorCache()
+    async with factory() as session:
+        loaded = await cache.matrix(session, "m")
+    assert sorted(loaded.ids.tolist()) == first
+
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id == first[1]))
+    second = await add(2)
+    await add(1, dim=4)
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "embeddings.vector" in statement:
+            reads.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with factory() as session:
+            updated = await cache.matrix(session, "m")
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert len(reads) == 1 and " IN (" in reads[0]  # only the rows the matrix did not hold were read
+    async with factory() as session:
+        fresh = await VectorCache().matrix(session, "m")
+    assert updated is loaded and updated.signature == fresh.signature  # updated in place
+    assert as_dict(updated) == as_dict(fresh)
+    assert sorted(as_dict(updated)) == sorted([first[0], *first[2:], *second])
+
+    many = await add(40)  # beyond the spare rows: the matrix grows
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id.in_([first[0], *many[:10]])))
+    async with factory() as session:
+        updated = await cache.matrix(session, "m")
+        fresh = await VectorCache().matrix(session, "m")
+    assert as_dict(updated) == as_dict(fresh) and len(as_dict(updated)) == 2 + 2 + 30
+    async with factory() as session, session.begin():
+        await session.execute(delete(Embedding).where(Embedding.candidate_id.in_([*first[2:], *many[10:15]])))
+    async with factory() as session:
+        updated = await cache.matrix(session, "m")
+        fresh = await VectorCache().matrix(session, "m")
+    assert as_dict(updated) == as_dict(fresh) and sorted(as_dict(updated)) == sorted([*second, *many[15:]])
