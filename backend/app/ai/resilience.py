@@ -208,34 +208,9 @@ async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
         yield raw.driver_connection
 
 
-def _quote(value: str) -> str:
-    """A SQL string literal. Only for values this module makes itself (provider names from the code, this
-    instance's holder name, uuids, ISO timestamps): never for anything a user typed."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _pg_take(provider: str, holder: str, lease: str, now: datetime, expires: datetime, capacity: int, key: int) -> str:
-    """Take a slot in one round trip: one simple-protocol query, which PostgreSQL runs as one implicit
-    transaction, with `synchronous_commit` off for it alone: a lease lives for seconds, so its commit need not
-    wait for the disk (should PostgreSQL itself crash, the last few lease writes may be lost, which frees slots
-    early; it never makes a chat message less durable). Holders of one provider queue on the advisory lock
-    (held to that transaction's end); each statement after it reads a new snapshot, so the count sees every
-    lease committed before the lock was granted and two processes can never both take the last slot.
-    Leases of holders that died are cleared first, so their slots come free."""
-    p, t = _quote(provider), _quote(now.isoformat())
-    return (
-        "SET LOCAL synchronous_commit TO OFF; "
-        f"SELECT pg_advisory_xact_lock({int(key)}); "
-        f"DELETE FROM provider_leases WHERE provider = {p} AND expires_at <= {t}::timestamptz; "
-        "INSERT INTO provider_leases (id, provider, holder, expires_at) "
-        f"SELECT {_quote(lease)}, {p}, {_quote(holder)}, {_quote(expires.isoformat())}::timestamptz "
-        f"WHERE (SELECT count(*) FROM provider_leases WHERE provider = {p}) < {int(capacity)}"
-    )
-
-
-def _pg_release(lease: str) -> str:
-    return f"SET LOCAL synchronous_commit TO OFF; DELETE FROM provider_leases WHERE id = {_quote(lease)}"
-
+# One round trip each, with bound parameters: the functions of migration 0013 (why functions: see there).
+_PG_TAKE = "SELECT nexus_take_provider_lease($1, $2, $3, $4, $5, $6, $7)"
+_PG_RELEASE = "SELECT nexus_release_provider_lease($1)"
 
 _PG_BREAKER = "SELECT failures, opened_at, probe_until FROM provider_breakers WHERE provider = $1"
 
@@ -475,12 +450,18 @@ class SharedLimiter:
         now = self._clock()
         lease = str(uuid.uuid4())
         if self._pg:
-            query = _pg_take(
-                self.provider, self.holder, lease, now, now + self.lease_ttl, self.capacity, self._lock_key
-            )
             async with _driver(self._engine) as driver:
-                status = await driver.execute(query)
-            return lease if status == "INSERT 0 1" else None
+                taken = await driver.fetchval(
+                    _PG_TAKE,
+                    self.provider,
+                    self.holder,
+                    lease,
+                    now,
+                    now + self.lease_ttl,
+                    self.capacity,
+                    self._lock_key,
+                )
+            return lease if taken else None
         live = (
             select(func.count())
             .select_from(ProviderLease)
@@ -527,7 +508,7 @@ class SharedLimiter:
         try:
             if self._pg:
                 async with _driver(self._engine) as driver:
-                    await driver.execute(_pg_release(lease))  # one round trip, one implicit transaction
+                    await driver.execute(_PG_RELEASE, lease)
                 return
             async with self._engine.begin() as conn:
                 await conn.execute(delete(ProviderLease).where(ProviderLease.id == lease))
