@@ -34,12 +34,22 @@ TASK_NAME = "nexus.intake.parse"
 
 async def _parse(job_id: int, context: Annotated[Context, TaskiqDepends()]) -> None:
     state = context.state
-    async with state.intake_slots:
-        state.intake_active.add(job_id)
-        try:
-            await intake.process(state.session_factory, state.settings, state.chain, job_id)
-        finally:
-            state.intake_active.discard(job_id)
+    if state.stopping:
+        return  # delivered while the app stops: the job stays queued for the next start
+    task = asyncio.current_task()
+    assert task is not None
+    state.intake_tasks.add(task)
+    try:
+        async with state.intake_slots:
+            if state.stopping:
+                return
+            state.intake_active.add(job_id)
+            try:
+                await intake.process(state.session_factory, state.settings, state.chain, job_id)
+            finally:
+                state.intake_active.discard(job_id)
+    finally:
+        state.intake_tasks.discard(task)
 
 
 def make_broker(settings: Settings) -> AsyncBroker:
@@ -73,6 +83,8 @@ def _provide(
     state.chain = chain
     state.intake_slots = asyncio.Semaphore(settings.INTAKE_CONCURRENCY)
     state.intake_active = set()
+    state.intake_tasks = set()
+    state.stopping = False
 
 
 class IntakeQueue:
@@ -108,11 +120,18 @@ class IntakeQueue:
             await task.kiq(job_id)
 
     async def stop(self) -> None:
-        """Give the jobs this process was parsing back to the queue, so the next start takes them at once
-        instead of after their lease."""
-        active: set[int] = self.broker.state.intake_active
+        """Stop parsing and give the jobs this process had taken back to the queue, so the next start takes them
+        at once instead of after their lease. The in-memory broker does not cancel its tasks on shutdown; left
+        running, they would outlive the app (and claim jobs for a process that is gone)."""
+        state = self.broker.state
+        state.stopping = True
+        active = sorted(state.intake_active)
+        tasks = list(state.intake_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if active:
-            await intake.release(self.session_factory, sorted(active))
+            await intake.release(self.session_factory, active)
         await self.broker.shutdown()
 
 
