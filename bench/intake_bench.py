@@ -230,6 +230,9 @@ async def intake_bench(url: str, count: int, delay: float, workdir: Path) -> dic
             GIGACHAT_AUTH_URL=fake.gigachat_auth_url,
             LOG_LEVEL="ERROR",
         )
+        engine = create_engine(settings)
+        await migrations.upgrade(engine)  # `--only intake` starts from an empty database
+        await engine.dispose()
         app = create_app(settings)
         server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
         task = asyncio.create_task(server.serve())
