@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -252,20 +253,46 @@ class Telemetry:
             logger.exception("could not record AI usage")
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_USAGE_COLUMNS = ("requests", "failures", "prompt_tokens", "completion_tokens")
+
+
+@lru_cache(maxsize=4)
+def _usage_statements(dialect: str) -> tuple[Any, Any]:
+    """The reservation and the usage upsert for `dialect`, built once: each turn only binds values (and the
+    compiled form is reused), on the session's connection, without the ORM."""
+    table: Table = ProviderUsage.__table__  # type: ignore[assignment]
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    reserve = (
+        make(table)
+        .values(
+            day=bindparam("day"),
+            provider=bindparam("provider"),
+            requests=1,
+            failures=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["day", "provider"],
+            set_={"requests": table.c.requests + 1},
+            where=table.c.requests < bindparam("limit"),
+        )
+        .returning(table.c.requests)
+    )
+    add = make(table).values(
+        day=bindparam("day"), provider=bindparam("provider"), **{name: bindparam(name) for name in _USAGE_COLUMNS}
+    )
+    add = add.on_conflict_do_update(
+        index_elements=["day", "provider"],
+        set_={name: table.c[name] + getattr(add.excluded, name) for name in _USAGE_COLUMNS},
+    )
+    return reserve, add
 
 
 async def _reserve(session: AsyncSession, provider: str, limit: int) -> int | None:
-    stmt = _insert(session)(ProviderUsage).values(
-        day=today(), provider=provider, requests=1, failures=0, prompt_tokens=0, completion_tokens=0
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "provider"],
-        set_={"requests": ProviderUsage.requests + 1},
-        where=ProviderUsage.requests < limit,
-    ).returning(ProviderUsage.requests)
-    count = await session.scalar(stmt)
+    conn = await session.connection()
+    reserve, _ = _usage_statements(conn.dialect.name)
+    count = (await conn.execute(reserve, {"day": today(), "provider": provider, "limit": limit})).scalar()
     return int(count) if count is not None else None
 
 
@@ -286,12 +313,11 @@ def _usage_values(call: CallRecord, *, count_request: bool, release: bool) -> di
 
 async def _add_usage(session: AsyncSession, provider: str, values: dict[str, int]) -> None:
     """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
-    stmt = _insert(session)(ProviderUsage).values(day=today(), provider=provider, **values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "provider"],
-        set_={name: getattr(ProviderUsage, name) + getattr(stmt.excluded, name) for name in values},
+    conn = await session.connection()
+    _, add = _usage_statements(conn.dialect.name)
+    await conn.execute(
+        add, {"day": today(), "provider": provider, **{name: values.get(name, 0) for name in _USAGE_COLUMNS}}
     )
-    await session.execute(stmt)
 
 
 async def record_usage(

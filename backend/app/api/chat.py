@@ -23,7 +23,7 @@ from app.api.deps import (
     TurnLeasesDep,
 )
 from app.api.responses import CANDIDATE, Responses, errors
-from app.models import Candidate, ChatMessage, Role, User
+from app.models import ChatMessage, Role, User
 from app.schemas import (
     DB_INT_MAX,
     ChatFailurePublic,
@@ -32,7 +32,6 @@ from app.schemas import (
     ChatTurnPublic,
     ProviderAttempt,
 )
-from app.services import candidates
 from app.services import chat as chat_service
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -64,11 +63,11 @@ async def _answer(
     telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
-    candidate: Candidate,
+    candidate: Row[Any],
     question: ChatMessage,
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
-    request = await chat_service.build_request(session, settings, candidate, question)
+    request = await chat_service.build_request(session, settings, candidate, question.id)
     turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
@@ -107,8 +106,8 @@ async def post_message(
 ) -> ChatTurnPublic | JSONResponse:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
+    candidate = await chat_service.load_candidate(session, body.candidate_id)
+    message = await chat_service.add_message(session, candidate.id, Role(body.role), content, leases=leases)
     if message.role == Role.ASSISTANT:
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
     return await _answer(session, chain, telemetry, settings, leases, candidate, message, user)
@@ -134,7 +133,8 @@ async def regenerate(
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     leases.claim(question)  # flushed with the status change
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, telemetry, settings, leases, candidate, question, user)
+    profile = await chat_service.load_candidate(session, candidate.id)
+    return await _answer(session, chain, telemetry, settings, leases, profile, question, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -163,8 +163,8 @@ async def stream_message(
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
+    candidate = await chat_service.load_candidate(session, body.candidate_id)
+    message = await chat_service.add_message(session, candidate.id, Role(body.role), content, leases=leases)
     stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
     if message.role == Role.ASSISTANT:
         await session.commit()
@@ -174,7 +174,7 @@ async def stream_message(
 
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
-    llm_request = await chat_service.build_request(session, settings, candidate, message)
+    llm_request = await chat_service.build_request(session, settings, candidate, message.id)
     turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.
@@ -192,6 +192,7 @@ async def stream_message(
                     session_factory,
                     chain,
                     message.id,
+                    message.candidate_id,
                     llm_request,
                     emit,
                     actor=(user.id, user.email),
