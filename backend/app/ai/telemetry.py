@@ -160,21 +160,27 @@ class Telemetry:
 
     # --- a chat turn's accounting inside its own transactions ---------------------------------------------
 
-    async def begin_turn(self, session: AsyncSession, providers: list[str]) -> TurnUsage:
-        """In the turn's first transaction (the one storing the user's message), reserve today's request of
-        each limited provider the chain will try: the same conditional upsert as `admit`, so the limit stays
-        exact across instances. Call it last before the commit: the reservation holds the counter's row lock."""
+    def turn_reservations(self, providers: list[str]) -> list[tuple[str, int]]:
+        """(provider, daily limit) of each limited provider a turn over `providers` reserves a request of."""
+        return [(p, self.settings.GIGACHAT_DAILY_LIMIT) for p in providers if self._limited(p)]
+
+    def turn_begun(self, counts: dict[str, int | None]) -> TurnUsage:
+        """The turn's accounting from its reservations: provider → the new count, or None when it was full."""
         turn = TurnUsage()
-        for provider in providers:
-            if not self._limited(provider):
-                continue
-            count = await _reserve(session, provider, self.settings.GIGACHAT_DAILY_LIMIT)
+        for provider, count in counts.items():
             if count is None:
                 turn.full.add(provider)
             else:
                 turn.reserved.add(provider)
                 self._note_count(count)
         return turn
+
+    async def begin_turn(self, session: AsyncSession, providers: list[str]) -> TurnUsage:
+        """In the turn's first transaction (the one storing the user's message), reserve today's request of
+        each limited provider the chain will try: the same conditional upsert as `admit`, so the limit stays
+        exact across instances. Call it last before the commit: the reservation holds the counter's row lock."""
+        counts = {p: await _reserve(session, p, limit) for p, limit in self.turn_reservations(providers)}
+        return self.turn_begun(counts)
 
     @contextmanager
     def accounting(self, turn: TurnUsage) -> Iterator[None]:
@@ -185,15 +191,13 @@ class Telemetry:
         finally:
             _turn.reset(token)
 
-    async def end_turn(self, session: AsyncSession, turn: TurnUsage) -> None:
-        """In the turn's last transaction (the reply or the failure): the usage of its calls, and reservations
-        that no call used given back."""
+    def turn_usage(self, turn: TurnUsage) -> dict[str, dict[str, int]]:
+        """What the turn's last transaction adds to today's usage, per provider: its calls, and reservations that
+        no call used given back. Taken once: the turn is cleared."""
         totals: dict[str, dict[str, int]] = {}
 
         def add(provider: str, **values: int) -> None:
-            row = totals.setdefault(
-                provider, {"requests": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
-            )
+            row = totals.setdefault(provider, dict.fromkeys(_USAGE_COLUMNS, 0))
             for name, value in values.items():
                 row[name] += value
 
@@ -206,9 +210,13 @@ class Telemetry:
             add(provider, requests=-1)
         turn.calls.clear()
         turn.reserved.clear()
-        for provider, values in totals.items():
-            if any(values.values()):
-                await _add_usage(session, provider, values)
+        return {provider: values for provider, values in totals.items() if any(values.values())}
+
+    async def end_turn(self, session: AsyncSession, turn: TurnUsage) -> None:
+        """In the turn's last transaction (the reply or the failure): the usage of its calls, and reservations
+        that no call used given back."""
+        for provider, values in self.turn_usage(turn).items():
+            await _add_usage(session, provider, values)
 
     def fallback(self, provider: str, reason: str) -> None:
         self.metrics.fallbacks.labels(provider, reason).inc()

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Row
 
 from app.ai.errors import AllProvidersFailed
+from app.ai.telemetry import TurnUsage
+from app.ai.types import LLMRequest
 from app.api.deps import (
     ChainDep,
     CurrentCandidate,
@@ -59,19 +61,18 @@ async def read_history(
 
 async def _answer(
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
-    settings: SettingsDep,
     leases: TurnLeasesDep,
-    candidate: Row[Any],
     question: ChatMessage,
+    request: LLMRequest,
+    turn: TurnUsage,
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
-    request = await chat_service.build_request(session, settings, candidate, question.id)
-    turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
-    # sweeper fails it visibly. The request's own commit stores the outcome with its usage.
+    # sweeper fails it visibly. The outcome is stored with its usage in a transaction of its own.
     await session.commit()
     try:
         with leases.working(question.id), telemetry.accounting(turn):
@@ -85,9 +86,9 @@ async def _answer(
             attempts=[ProviderAttempt(**a.as_dict()) for a in failure.attempts],
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    reply = await chat_service.store_reply(session, question, result)
-    await chat_service.audit_reply(session, user.id, user.email, reply)
-    await telemetry.end_turn(session, turn)
+    reply = await chat_service.finish_turn(
+        session_factory, question, result, actor=(user.id, user.email), telemetry=telemetry, turn=turn
+    )
     return ChatTurnPublic(
         user_message=ChatMessagePublic.model_validate(question),
         assistant_message=ChatMessagePublic.model_validate(reply),
@@ -99,6 +100,7 @@ async def post_message(
     body: ChatMessageCreate,
     user: CurrentUser,
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
     settings: SettingsDep,
@@ -107,10 +109,13 @@ async def post_message(
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
     candidate = await chat_service.load_candidate(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate.id, Role(body.role), content, leases=leases)
-    if message.role == Role.ASSISTANT:
+    if Role(body.role) == Role.ASSISTANT:
+        message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, telemetry, settings, leases, candidate, message, user)
+    question, request, turn = await chat_service.store_question(
+        session, settings, chain, telemetry, leases, candidate, content
+    )
+    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
 
 
 @router.post(
@@ -124,6 +129,7 @@ async def regenerate(
     message_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
     settings: SettingsDep,
@@ -134,7 +140,9 @@ async def regenerate(
     leases.claim(question)  # flushed with the status change
     await chat_service.mark_pending(session, question)
     profile = await chat_service.load_candidate(session, candidate.id)
-    return await _answer(session, chain, telemetry, settings, leases, profile, question, user)
+    request = await chat_service.build_request(session, settings, profile, question.id)
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -164,9 +172,9 @@ async def stream_message(
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
     candidate = await chat_service.load_candidate(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate.id, Role(body.role), content, leases=leases)
-    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
-    if message.role == Role.ASSISTANT:
+    if Role(body.role) == Role.ASSISTANT:
+        message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
+        stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
         await session.commit()
 
         async def stored_only() -> AsyncIterator[bytes]:
@@ -174,8 +182,10 @@ async def stream_message(
 
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
-    llm_request = await chat_service.build_request(session, settings, candidate, message.id)
-    turn = await chat_service.begin_turn(session, chain, telemetry)
+    message, llm_request, turn = await chat_service.store_question(
+        session, settings, chain, telemetry, leases, candidate, content
+    )
+    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.
     await session.commit()

@@ -13,18 +13,18 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.telemetry import Telemetry, TurnUsage
+from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models import Analysis, AuditEvent, Candidate, ChatMessage, MessageStatus, Role, Vacancy, utcnow
 from app.schemas import AnalysisResult, ChatMessagePublic
-from app.services import candidates
+from app.services import candidates, chat_pg
 from app.services.privacy import neutralise_delimiters, redact_contacts
 from app.services.turns import TurnLeases
 
@@ -227,22 +227,132 @@ async def build_request(session: AsyncSession, settings: Settings, candidate: Ro
             {"candidate_id": candidate.id, "question_id": question_id, "limit": settings.CHAT_HISTORY_MESSAGES},
         )
     ).all()
+    return _request(settings, candidate, [(row.role, row.content) for row in recent])
+
+
+def _request(settings: Settings, candidate: Row[Any], recent: list[tuple[str, str]]) -> LLMRequest:
+    """The prompt from the candidate's row and the latest messages (role, content), newest first."""
     system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, settings)}"
     budget = settings.CHAT_CONTEXT_CHARS - len(system)
     turns: list[dict[str, str]] = []
-    for message in recent:  # newest first, so the budget keeps the latest turns
-        if not message.content.strip():
+    for role, content in recent:  # newest first, so the budget keeps the latest turns
+        if not content.strip():
             continue
-        if turns and len(message.content) > budget:
+        if turns and len(content) > budget:
             break
-        budget -= len(message.content)
-        turns.append({"role": message.role, "content": message.content})
+        budget -= len(content)
+        turns.append({"role": role, "content": content})
     turns.reverse()
     return LLMRequest(
         messages=[{"role": "system", "content": system}, *turns],
         temperature=settings.LLM_TEMPERATURE,
         max_tokens=settings.LLM_MAX_TOKENS,
     )
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's own connection (and transaction)."""
+    conn = await session.connection()
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def store_question(
+    session: AsyncSession,
+    settings: Settings,
+    chain: ProviderChain,
+    telemetry: Telemetry,
+    leases: TurnLeases,
+    candidate: Row[Any],
+    content: str,
+) -> tuple[ChatMessage, LLMRequest, TurnUsage]:
+    """The turn's first write: the user's question, pending and owned by this process under a lease, with the
+    quota reservation of the turn; and the prompt. The caller commits it before any provider is called (the
+    reservation holds the daily counter's row lock until then).
+
+    On PostgreSQL it is one statement (`chat_pg.question_statement`); elsewhere the INSERT, the history read
+    and the reservation one after another in the same transaction."""
+    providers = [slot.provider.name for slot in chain.slots]
+    if session.get_bind().dialect.name != "postgresql":
+        question = await add_message(session, candidate.id, Role.USER, content, leases=leases)
+        request = await build_request(session, settings, candidate, question.id)
+        return question, request, await telemetry.begin_turn(session, providers)
+    values: dict[str, Any] = {
+        "candidate_id": candidate.id,
+        "role": Role.USER.value,
+        "content": content,
+        "created_at": utcnow(),
+        "status": MessageStatus.PENDING.value,
+    }
+    values["lease_owner"], values["lease_expires_at"] = lease = leases.lease()
+    reservations = telemetry.turn_reservations(providers)
+    sql, params = chat_pg.question_statement(
+        candidate_id=candidate.id,
+        content=content,
+        created_at=values["created_at"],
+        lease=lease,
+        day=today(),
+        reservations=reservations,
+        history=max(settings.CHAT_HISTORY_MESSAGES - 1, 0),
+    )
+    row = await (await _driver(session)).fetchrow(sql, *params)
+    question = ChatMessage(id=row[0], **values)
+    recent = [(Role.USER.value, content), *chat_pg.recent_history(row[-1])]
+    counts = {provider: row[1 + i] for i, (provider, _) in enumerate(reservations)}
+    return question, _request(settings, candidate, recent), telemetry.turn_begun(counts)
+
+
+def _reply_values(question: ChatMessage, result: LLMResult) -> dict[str, Any]:
+    return {
+        "candidate_id": question.candidate_id,
+        "role": Role.ASSISTANT.value,
+        "content": result.text,
+        "created_at": utcnow(),
+        "status": MessageStatus.OK.value,
+        "error": None,
+        "provider": result.provider,
+        "model": result.model,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "latency_ms": result.latency_ms,
+        "ttft_ms": result.ttft_ms,
+        "reply_to_id": question.id,
+        "attempts": [a.as_dict() for a in result.attempts],
+    }
+
+
+async def finish_turn(
+    session_factory: async_sessionmaker[AsyncSession],
+    question: ChatMessage,
+    result: LLMResult,
+    *,
+    actor: tuple[int, str],
+    telemetry: Telemetry,
+    turn: TurnUsage,
+) -> ChatMessage:
+    """Commit point: the question answered, the reply, its audit record and the turn's usage become durable
+    together, in a transaction of their own. On PostgreSQL that is one statement in one round trip
+    (`chat_pg.reply_statement`, atomic by itself); elsewhere the same writes as Core statements."""
+    engine = session_factory.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+        async with session_factory() as session, session.begin():
+            reply = await store_reply(session, question, result)
+            await audit_reply(session, *actor, reply)
+            await telemetry.end_turn(session, turn)
+        return reply
+    values = _reply_values(question, result)
+    sql, params = chat_pg.reply_statement(
+        question_id=question.id,
+        candidate_id=question.candidate_id,
+        reply=values,
+        actor=actor,
+        day=today(),
+        usage=telemetry.turn_usage(turn),
+    )
+    async with engine.connect() as conn:  # no BEGIN/COMMIT: one statement is its own transaction
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        reply_id = await driver.fetchval(sql, *params)
+    _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
+    return ChatMessage(id=reply_id, **values)
 
 
 async def begin_turn(session: AsyncSession, chain: ProviderChain, telemetry: Telemetry) -> TurnUsage:
@@ -263,25 +373,7 @@ async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMR
     conn = await session.connection()
     await conn.execute(_SETTLE_QUESTION, {"question_id": question.id, "status": MessageStatus.OK.value, "error": None})
     _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
-    return await _insert_message(
-        session,
-        {
-            "candidate_id": question.candidate_id,
-            "role": Role.ASSISTANT.value,
-            "content": result.text,
-            "created_at": utcnow(),
-            "status": MessageStatus.OK.value,
-            "error": None,
-            "provider": result.provider,
-            "model": result.model,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "latency_ms": result.latency_ms,
-            "ttft_ms": result.ttft_ms,
-            "reply_to_id": question.id,
-            "attempts": [a.as_dict() for a in result.attempts],
-        },
-    )
+    return await _insert_message(session, _reply_values(question, result))
 
 
 async def audit_reply(session: AsyncSession, actor_id: int, actor_email: str, reply: ChatMessage) -> None:
@@ -366,11 +458,7 @@ async def run_streamed_turn(
                         result = event.result
                         break  # closing the stream reports the winning call to the turn's accounting
         assert result is not None, "chain stream ended without Done"
-        # Commit point: the reply, its audit record and the turn's usage become durable together.
-        async with session_factory() as session, session.begin():
-            reply = await store_reply(session, question, result)
-            await audit_reply(session, *actor, reply)
-            await telemetry.end_turn(session, turn)
+        reply = await finish_turn(session_factory, question, result, actor=actor, telemetry=telemetry, turn=turn)
         emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():
