@@ -79,9 +79,8 @@ def question_statement(
 def recent_history(value: str | list[list[str]] | None) -> list[tuple[str, str]]:
     """The history column of `question_statement`, as (role, content) pairs, newest first. (The engine's asyncpg
     connections decode JSON themselves; a bare asyncpg connection gives the text.)"""
-    if isinstance(value, str):
-        value = orjson.loads(value)
-    return [(role, content) for role, content in value or []]
+    pairs: list[list[str]] = orjson.loads(value) if isinstance(value, str) else value or []
+    return [(role, content) for role, content in pairs]
 
 
 def reply_statement(
