@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import Row
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import TurnUsage
@@ -54,9 +53,12 @@ async def read_history(
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
-) -> list[Row[Any]]:
+) -> Response:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
-    return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
+    messages = await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
+    # Serialised as is, not validated again into `ChatMessagePublic` (the documented shape): the rows have its
+    # fields and types, and orjson writes times as pydantic does (UTC as `Z`).
+    return Response(orjson.dumps(messages, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 async def _answer(

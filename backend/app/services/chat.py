@@ -56,19 +56,30 @@ def validate_content(content: str, settings: Settings) -> str:
 
 async def history(
     session: AsyncSession, candidate_id: int, *, limit: int | None = None, before_id: int | None = None
-) -> list[Row[Any]]:
+) -> list[dict[str, Any]]:
     """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`.
 
-    Plain rows, not ORM objects: the history is only read and shown, and a long chat loads several times
-    faster without the identity map (each row is validated once, into `ChatMessagePublic`, by the route)."""
-    query = select(*ChatMessage.__table__.columns).where(ChatMessage.candidate_id == candidate_id)
+    The fields of `ChatMessagePublic` as plain dicts from a Core query: the history is only read and shown, and
+    a long chat loads several times faster without the identity map and without validating every row into a
+    model (the columns already have the public types; `attempts` is shaped like `ProviderAttempt`)."""
+    columns = [_MESSAGES.c[name] for name in _PUBLIC_FIELDS]
+    query = select(*columns).where(_MESSAGES.c.candidate_id == candidate_id)
     if before_id is not None:
-        query = query.where(ChatMessage.id < before_id)
+        query = query.where(_MESSAGES.c.id < before_id)
+    conn = await session.connection()
     if limit is None:
-        result = await session.execute(query.order_by(ChatMessage.created_at, ChatMessage.id))
-        return list(result.all())
-    result = await session.execute(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
-    return list(reversed(result.all()))
+        rows = (await conn.execute(query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id))).all()
+    else:
+        newest = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
+        rows = list(reversed((await conn.execute(newest)).all()))
+    messages = [dict(zip(_PUBLIC_FIELDS, row, strict=True)) for row in rows]
+    for message in messages:
+        if message["attempts"]:
+            message["attempts"] = [
+                {"provider": a["provider"], "error": a["error"], "detail": a.get("detail", "")}
+                for a in message["attempts"]
+            ]
+    return messages
 
 
 # The turn's own statements are Core statements on the session's connection: the same transaction as the rest
@@ -76,6 +87,7 @@ async def history(
 # Built once, so each execution reuses the compiled form.
 _MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
 _AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
+_PUBLIC_FIELDS = tuple(ChatMessagePublic.model_fields)
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
 _SETTLE_QUESTION = (
     update(_MESSAGES)
