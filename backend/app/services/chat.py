@@ -306,7 +306,16 @@ async def store_question(
         reservations=reservations,
         history=max(settings.CHAT_HISTORY_MESSAGES - 1, 0),
     )
-    row = await (await _driver(session)).fetchrow(sql, *params)
+    # Commit point: the request's reads end here, and the statement runs on a connection of its own with no
+    # transaction around it, so it commits as it ends: the daily counter's row lock, which every turn of the
+    # deployment takes, is held for the statement alone, not until a COMMIT round trip after it (under load
+    # that wait, not the CPU, bounded the turns per second).
+    await session.commit()
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "the session must be bound to an engine"
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        row = await driver.fetchrow(sql, *params)
     question = ChatMessage(id=row[0], **values)
     recent = [(Role.USER.value, content), *chat_pg.recent_history(row[-1])]
     counts = {provider: row[1 + i] for i, (provider, _) in enumerate(reservations)}
