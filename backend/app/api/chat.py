@@ -16,6 +16,7 @@ from app.ai.types import LLMRequest
 from app.api.deps import (
     ChainDep,
     CurrentCandidate,
+    CurrentCandidateId,
     CurrentUser,
     SessionDep,
     SessionFactoryDep,
@@ -49,13 +50,13 @@ _FAILURE_RESPONSES: Responses = {
 
 @router.get("/{candidate_id}", response_model=list[ChatMessagePublic], responses=CANDIDATE)
 async def read_history(
-    candidate: CurrentCandidate,
+    candidate_id: CurrentCandidateId,
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> Response:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
-    messages = await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
+    messages = await chat_service.history(session, candidate_id, limit=limit, before_id=before_id)
     # Serialised as is, not validated again into `ChatMessagePublic` (the documented shape): the rows have its
     # fields and types, and orjson writes times as pydantic does (UTC as `Z`).
     return Response(orjson.dumps(messages, option=orjson.OPT_UTC_Z), media_type="application/json")
