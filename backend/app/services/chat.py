@@ -262,12 +262,6 @@ def _request(settings: Settings, candidate: Row[Any], recent: list[tuple[str, st
     )
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's own connection (and transaction)."""
-    conn = await session.connection()
-    return (await conn.get_raw_connection()).driver_connection
-
-
 async def store_question(
     session: AsyncSession,
     settings: Settings,
@@ -278,11 +272,13 @@ async def store_question(
     content: str,
 ) -> tuple[ChatMessage, LLMRequest, TurnUsage]:
     """The turn's first write: the user's question, pending and owned by this process under a lease, with the
-    quota reservation of the turn; and the prompt. The caller commits it before any provider is called (the
-    reservation holds the daily counter's row lock until then).
+    quota reservation of the turn; and the prompt. It is durable before any provider is called: the caller
+    commits the request's transaction right after this (the reservation holds the daily counter's row lock
+    until then).
 
-    On PostgreSQL it is one statement (`chat_pg.question_statement`); elsewhere the INSERT, the history read
-    and the reservation one after another in the same transaction."""
+    On PostgreSQL it is one statement (`chat_pg.question_statement`), autocommitted here after the request's
+    reads; elsewhere the INSERT, the history read and the reservation one after another in the request's
+    transaction."""
     providers = [slot.provider.name for slot in chain.slots]
     if session.get_bind().dialect.name != "postgresql":
         question = await add_message(session, candidate.id, Role.USER, content, leases=leases)
