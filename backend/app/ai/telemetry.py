@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -159,21 +160,27 @@ class Telemetry:
 
     # --- a chat turn's accounting inside its own transactions ---------------------------------------------
 
-    async def begin_turn(self, session: AsyncSession, providers: list[str]) -> TurnUsage:
-        """In the turn's first transaction (the one storing the user's message), reserve today's request of
-        each limited provider the chain will try: the same conditional upsert as `admit`, so the limit stays
-        exact across instances. Call it last before the commit: the reservation holds the counter's row lock."""
+    def turn_reservations(self, providers: list[str]) -> list[tuple[str, int]]:
+        """(provider, daily limit) of each limited provider a turn over `providers` reserves a request of."""
+        return [(p, self.settings.GIGACHAT_DAILY_LIMIT) for p in providers if self._limited(p)]
+
+    def turn_begun(self, counts: dict[str, int | None]) -> TurnUsage:
+        """The turn's accounting from its reservations: provider → the new count, or None when it was full."""
         turn = TurnUsage()
-        for provider in providers:
-            if not self._limited(provider):
-                continue
-            count = await _reserve(session, provider, self.settings.GIGACHAT_DAILY_LIMIT)
+        for provider, count in counts.items():
             if count is None:
                 turn.full.add(provider)
             else:
                 turn.reserved.add(provider)
                 self._note_count(count)
         return turn
+
+    async def begin_turn(self, session: AsyncSession, providers: list[str]) -> TurnUsage:
+        """In the turn's first transaction (the one storing the user's message), reserve today's request of
+        each limited provider the chain will try: the same conditional upsert as `admit`, so the limit stays
+        exact across instances. Call it last before the commit: the reservation holds the counter's row lock."""
+        counts = {p: await _reserve(session, p, limit) for p, limit in self.turn_reservations(providers)}
+        return self.turn_begun(counts)
 
     @contextmanager
     def accounting(self, turn: TurnUsage) -> Iterator[None]:
@@ -184,15 +191,13 @@ class Telemetry:
         finally:
             _turn.reset(token)
 
-    async def end_turn(self, session: AsyncSession, turn: TurnUsage) -> None:
-        """In the turn's last transaction (the reply or the failure): the usage of its calls, and reservations
-        that no call used given back."""
+    def turn_usage(self, turn: TurnUsage) -> dict[str, dict[str, int]]:
+        """What the turn's last transaction adds to today's usage, per provider: its calls, and reservations that
+        no call used given back. Taken once: the turn is cleared."""
         totals: dict[str, dict[str, int]] = {}
 
         def add(provider: str, **values: int) -> None:
-            row = totals.setdefault(
-                provider, {"requests": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
-            )
+            row = totals.setdefault(provider, dict.fromkeys(_USAGE_COLUMNS, 0))
             for name, value in values.items():
                 row[name] += value
 
@@ -205,9 +210,13 @@ class Telemetry:
             add(provider, requests=-1)
         turn.calls.clear()
         turn.reserved.clear()
-        for provider, values in totals.items():
-            if any(values.values()):
-                await _add_usage(session, provider, values)
+        return {provider: values for provider, values in totals.items() if any(values.values())}
+
+    async def end_turn(self, session: AsyncSession, turn: TurnUsage) -> None:
+        """In the turn's last transaction (the reply or the failure): the usage of its calls, and reservations
+        that no call used given back."""
+        for provider, values in self.turn_usage(turn).items():
+            await _add_usage(session, provider, values)
 
     def fallback(self, provider: str, reason: str) -> None:
         self.metrics.fallbacks.labels(provider, reason).inc()
@@ -252,20 +261,46 @@ class Telemetry:
             logger.exception("could not record AI usage")
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_USAGE_COLUMNS = ("requests", "failures", "prompt_tokens", "completion_tokens")
+
+
+@lru_cache(maxsize=4)
+def _usage_statements(dialect: str) -> tuple[Any, Any]:
+    """The reservation and the usage upsert for `dialect`, built once: each turn only binds values (and the
+    compiled form is reused), on the session's connection, without the ORM."""
+    table: Table = ProviderUsage.__table__  # type: ignore[assignment]
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    reserve = (
+        make(table)
+        .values(
+            day=bindparam("day"),
+            provider=bindparam("provider"),
+            requests=1,
+            failures=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["day", "provider"],
+            set_={"requests": table.c.requests + 1},
+            where=table.c.requests < bindparam("limit"),
+        )
+        .returning(table.c.requests)
+    )
+    add = make(table).values(
+        day=bindparam("day"), provider=bindparam("provider"), **{name: bindparam(name) for name in _USAGE_COLUMNS}
+    )
+    add = add.on_conflict_do_update(
+        index_elements=["day", "provider"],
+        set_={name: table.c[name] + getattr(add.excluded, name) for name in _USAGE_COLUMNS},
+    )
+    return reserve, add
 
 
 async def _reserve(session: AsyncSession, provider: str, limit: int) -> int | None:
-    stmt = _insert(session)(ProviderUsage).values(
-        day=today(), provider=provider, requests=1, failures=0, prompt_tokens=0, completion_tokens=0
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "provider"],
-        set_={"requests": ProviderUsage.requests + 1},
-        where=ProviderUsage.requests < limit,
-    ).returning(ProviderUsage.requests)
-    count = await session.scalar(stmt)
+    conn = await session.connection()
+    reserve, _ = _usage_statements(conn.dialect.name)
+    count = (await conn.execute(reserve, {"day": today(), "provider": provider, "limit": limit})).scalar()
     return int(count) if count is not None else None
 
 
@@ -286,12 +321,11 @@ def _usage_values(call: CallRecord, *, count_request: bool, release: bool) -> di
 
 async def _add_usage(session: AsyncSession, provider: str, values: dict[str, int]) -> None:
     """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
-    stmt = _insert(session)(ProviderUsage).values(day=today(), provider=provider, **values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "provider"],
-        set_={name: getattr(ProviderUsage, name) + getattr(stmt.excluded, name) for name in values},
+    conn = await session.connection()
+    _, add = _usage_statements(conn.dialect.name)
+    await conn.execute(
+        add, {"day": today(), "provider": provider, **{name: values.get(name, 0) for name in _USAGE_COLUMNS}}
     )
-    await session.execute(stmt)
 
 
 async def record_usage(

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import Row
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.ai.errors import AllProvidersFailed
+from app.ai.telemetry import TurnUsage
+from app.ai.types import LLMRequest
 from app.api.deps import (
     ChainDep,
     CurrentCandidate,
+    CurrentCandidateId,
     CurrentUser,
     SessionDep,
     SessionFactoryDep,
@@ -23,7 +25,7 @@ from app.api.deps import (
     TurnLeasesDep,
 )
 from app.api.responses import CANDIDATE, Responses, errors
-from app.models import Candidate, ChatMessage, Role, User
+from app.models import ChatMessage, Role, User
 from app.schemas import (
     DB_INT_MAX,
     ChatFailurePublic,
@@ -32,7 +34,6 @@ from app.schemas import (
     ChatTurnPublic,
     ProviderAttempt,
 )
-from app.services import candidates
 from app.services import chat as chat_service
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -49,30 +50,32 @@ _FAILURE_RESPONSES: Responses = {
 
 @router.get("/{candidate_id}", response_model=list[ChatMessagePublic], responses=CANDIDATE)
 async def read_history(
-    candidate: CurrentCandidate,
+    candidate_id: CurrentCandidateId,
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
-) -> list[Row[Any]]:
+) -> Response:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
-    return await chat_service.history(session, candidate.id, limit=limit, before_id=before_id)
+    messages = await chat_service.history(session, candidate_id, limit=limit, before_id=before_id)
+    # Serialised as is, not validated again into `ChatMessagePublic` (the documented shape): the rows have its
+    # fields and types, and orjson writes times as pydantic does (UTC as `Z`).
+    return Response(orjson.dumps(messages, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 async def _answer(
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
-    settings: SettingsDep,
     leases: TurnLeasesDep,
-    candidate: Candidate,
     question: ChatMessage,
+    request: LLMRequest,
+    turn: TurnUsage,
     user: User,
 ) -> ChatTurnPublic | JSONResponse:
-    request = await chat_service.build_request(session, settings, candidate, question)
-    turn = await chat_service.begin_turn(session, chain, telemetry)
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
-    # sweeper fails it visibly. The request's own commit stores the outcome with its usage.
+    # sweeper fails it visibly. The outcome is stored with its usage in a transaction of its own.
     await session.commit()
     try:
         with leases.working(question.id), telemetry.accounting(turn):
@@ -86,9 +89,9 @@ async def _answer(
             attempts=[ProviderAttempt(**a.as_dict()) for a in failure.attempts],
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    reply = await chat_service.store_reply(session, question, result)
-    await chat_service.audit_reply(session, user.id, user.email, reply)
-    await telemetry.end_turn(session, turn)
+    reply = await chat_service.finish_turn(
+        session_factory, question, result, actor=(user.id, user.email), telemetry=telemetry, turn=turn
+    )
     return ChatTurnPublic(
         user_message=ChatMessagePublic.model_validate(question),
         assistant_message=ChatMessagePublic.model_validate(reply),
@@ -100,6 +103,7 @@ async def post_message(
     body: ChatMessageCreate,
     user: CurrentUser,
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
     settings: SettingsDep,
@@ -107,11 +111,14 @@ async def post_message(
 ) -> ChatTurnPublic | JSONResponse:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
-    if message.role == Role.ASSISTANT:
+    candidate = await chat_service.load_candidate(session, body.candidate_id)
+    if Role(body.role) == Role.ASSISTANT:
+        message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
         return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
-    return await _answer(session, chain, telemetry, settings, leases, candidate, message, user)
+    question, request, turn = await chat_service.store_question(
+        session, settings, chain, telemetry, leases, candidate, content
+    )
+    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
 
 
 @router.post(
@@ -125,6 +132,7 @@ async def regenerate(
     message_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
     user: CurrentUser,
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     chain: ChainDep,
     telemetry: TelemetryDep,
     settings: SettingsDep,
@@ -134,7 +142,10 @@ async def regenerate(
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     leases.claim(question)  # flushed with the status change
     await chat_service.mark_pending(session, question)
-    return await _answer(session, chain, telemetry, settings, leases, candidate, question, user)
+    profile = await chat_service.load_candidate(session, candidate.id)
+    request = await chat_service.build_request(session, settings, profile, question.id)
+    turn = await chat_service.begin_turn(session, chain, telemetry)
+    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -163,10 +174,10 @@ async def stream_message(
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await candidates.get_or_404(session, body.candidate_id)
-    message = await chat_service.add_message(session, candidate, Role(body.role), content, leases=leases)
-    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
-    if message.role == Role.ASSISTANT:
+    candidate = await chat_service.load_candidate(session, body.candidate_id)
+    if Role(body.role) == Role.ASSISTANT:
+        message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
+        stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
         await session.commit()
 
         async def stored_only() -> AsyncIterator[bytes]:
@@ -174,8 +185,10 @@ async def stream_message(
 
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
-    llm_request = await chat_service.build_request(session, settings, candidate, message)
-    turn = await chat_service.begin_turn(session, chain, telemetry)
+    message, llm_request, turn = await chat_service.store_question(
+        session, settings, chain, telemetry, leases, candidate, content
+    )
+    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.
     await session.commit()
@@ -192,6 +205,7 @@ async def stream_message(
                     session_factory,
                     chain,
                     message.id,
+                    message.candidate_id,
                     llm_request,
                     emit,
                     actor=(user.id, user.email),

@@ -36,6 +36,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
         kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
         kwargs["pool_recycle"] = settings.DATABASE_POOL_RECYCLE_SECONDS
+        # Last in, first out: a quiet moment reuses the connection used last, whose prepared statements are
+        # already there, instead of rotating through every pooled connection (each one preparing every statement
+        # again after a burst had opened them all).
+        kwargs["pool_use_lifo"] = True
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -12,18 +12,19 @@ from contextlib import aclosing
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.telemetry import Telemetry, TurnUsage
+from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy
+from app.models import Analysis, AuditEvent, Candidate, ChatMessage, MessageStatus, Role, Vacancy, utcnow
 from app.schemas import AnalysisResult, ChatMessagePublic
-from app.services import audit
+from app.services import candidates, chat_pg
 from app.services.privacy import neutralise_delimiters, redact_contacts
 from app.services.turns import TurnLeases
 
@@ -55,37 +56,78 @@ def validate_content(content: str, settings: Settings) -> str:
 
 async def history(
     session: AsyncSession, candidate_id: int, *, limit: int | None = None, before_id: int | None = None
-) -> list[Row[Any]]:
+) -> list[dict[str, Any]]:
     """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`.
 
-    Plain rows, not ORM objects: the history is only read and shown, and a long chat loads several times
-    faster without the identity map (each row is validated once, into `ChatMessagePublic`, by the route)."""
-    query = select(*ChatMessage.__table__.columns).where(ChatMessage.candidate_id == candidate_id)
+    The fields of `ChatMessagePublic` as plain dicts from a Core query: the history is only read and shown, and
+    a long chat loads several times faster without the identity map and without validating every row into a
+    model (the columns already have the public types; `attempts` is shaped like `ProviderAttempt`)."""
+    columns = [_MESSAGES.c[name] for name in _PUBLIC_FIELDS]
+    query = select(*columns).where(_MESSAGES.c.candidate_id == candidate_id)
     if before_id is not None:
-        query = query.where(ChatMessage.id < before_id)
+        query = query.where(_MESSAGES.c.id < before_id)
+    conn = await session.connection()
     if limit is None:
-        result = await session.execute(query.order_by(ChatMessage.created_at, ChatMessage.id))
-        return list(result.all())
-    result = await session.execute(query.order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(limit))
-    return list(reversed(result.all()))
+        rows = (await conn.execute(query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id))).all()
+    else:
+        newest = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
+        rows = list(reversed((await conn.execute(newest)).all()))
+    messages = [dict(zip(_PUBLIC_FIELDS, row, strict=True)) for row in rows]
+    for message in messages:
+        if message["attempts"]:
+            message["attempts"] = [
+                {"provider": a["provider"], "error": a["error"], "detail": a.get("detail", "")}
+                for a in message["attempts"]
+            ]
+    return messages
+
+
+# The turn's own statements are Core statements on the session's connection: the same transaction as the rest
+# of the request, without the ORM's unit of work or identity map (each ORM flush cost about a millisecond of CPU).
+# Built once, so each execution reuses the compiled form.
+_MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
+_PUBLIC_FIELDS = tuple(ChatMessagePublic.model_fields)
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_SETTLE_QUESTION = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("question_id"))
+    .values(
+        status=bindparam("status"),
+        error=bindparam("error"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+_SETTLE_FAILED = _SETTLE_QUESTION.values(attempts=bindparam("attempts"))
+_INSERT_AUDIT = insert(_AUDIT)
+
+
+async def _insert_message(session: AsyncSession, values: dict[str, Any]) -> ChatMessage:
+    """INSERT … RETURNING id; the stored row as a detached `ChatMessage` (never added to the session)."""
+    conn = await session.connection()
+    message_id = (await conn.execute(_INSERT_MESSAGE, values)).scalar_one()
+    return ChatMessage(id=message_id, **values)
 
 
 async def add_message(
-    session: AsyncSession, candidate: Candidate, role: Role, content: str, *, leases: TurnLeases | None = None
+    session: AsyncSession, candidate_id: int, role: Role, content: str, *, leases: TurnLeases | None = None
 ) -> ChatMessage:
     """Store a message; a user message with `leases` is stored already owned by this process (the lease is
-    part of the INSERT, not a second statement)."""
-    message = ChatMessage(
-        candidate_id=candidate.id,
-        role=role.value,
-        content=content,
-        status=MessageStatus.PENDING if role is Role.USER else MessageStatus.OK,
-    )
+    part of the INSERT, not a second statement). The result is not in the session: change it through this
+    module's functions, which write the row and the object together."""
+    values: dict[str, Any] = {
+        "candidate_id": candidate_id,
+        "role": role.value,
+        "content": content,
+        "created_at": utcnow(),
+        "status": MessageStatus.PENDING.value if role is Role.USER else MessageStatus.OK.value,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
     if leases is not None and role is Role.USER:
-        leases.claim(message)
-    session.add(message)
-    await session.flush()
-    return message
+        values["lease_owner"], values["lease_expires_at"] = leases.lease()
+    return await _insert_message(session, values)
 
 
 async def get_user_message_or_404(session: AsyncSession, candidate_id: int, message_id: int) -> ChatMessage:
@@ -100,7 +142,9 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     return message
 
 
-def _profile(candidate: Candidate, context: Row[Any] | None, settings: Settings) -> str:
+def _profile(candidate: Row[Any], settings: Settings) -> str:
+    """`candidate`: a row of `load_candidate` (profile, vacancy and latest analysis in one)."""
+    context = candidate
     # Contacts (email, phone, links) never go to a model: the assistant does not need them.
     lines = [f"Кандидат: {candidate.full_name}"]
     if candidate.position:
@@ -108,13 +152,13 @@ def _profile(candidate: Candidate, context: Row[Any] | None, settings: Settings)
     if candidate.skills:
         lines.append(f"Навыки: {redact_contacts(', '.join(candidate.skills))}")
     lines.append(f"Этап подбора: {candidate.stage}")
-    if context is not None and context.title is not None:
+    if context.title is not None:
         lines.append(f"Вакансия: {context.title}")
         if context.requirements:
             lines.append(f"Требования вакансии: {_clip(context.requirements, VACANCY_CHARS)}")
         if context.key_skills:
             lines.append(f"Ключевые навыки вакансии: {', '.join(context.key_skills)}")
-    if context is not None and context.analysis is not None:
+    if context.analysis is not None:
         document = AnalysisResult.model_validate(context.analysis)
         lines.append(
             f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
@@ -141,47 +185,75 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _prompt_context(candidate_id: int) -> Select[Any]:
-    """The candidate's vacancy and latest analysis, as the prompt needs them: one query, plain columns."""
-    latest_analysis = (
-        select(Analysis.result)
-        .where(Analysis.candidate_id == candidate_id)
-        .order_by(Analysis.created_at.desc(), Analysis.id.desc())
-        .limit(1)
-        .scalar_subquery()
+_LATEST_ANALYSIS = (
+    select(Analysis.result)
+    .where(Analysis.candidate_id == Candidate.id)
+    .order_by(Analysis.created_at.desc(), Analysis.id.desc())
+    .limit(1)
+    .correlate(Candidate)
+    .scalar_subquery()
+)
+_TURN_CANDIDATE = (
+    select(
+        Candidate.id,
+        Candidate.full_name,
+        Candidate.position,
+        Candidate.skills,
+        Candidate.stage,
+        Candidate.resume_text,
+        _LATEST_ANALYSIS.label("analysis"),
+        Vacancy.title,
+        Vacancy.requirements,
+        Vacancy.key_skills,
     )
-    return (
-        select(latest_analysis.label("analysis"), Vacancy.title, Vacancy.requirements, Vacancy.key_skills)
-        .select_from(Candidate)
-        .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
-        .where(Candidate.id == candidate_id)
-    )
+    .select_from(Candidate)
+    .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
+    .where(Candidate.id == bindparam("candidate_id"))
+)
+_RECENT = (
+    select(_MESSAGES.c.role, _MESSAGES.c.content)  # two columns as plain rows: only the text is needed
+    .where(_MESSAGES.c.candidate_id == bindparam("candidate_id"), _MESSAGES.c.id <= bindparam("question_id"))
+    .order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
-async def build_request(
-    session: AsyncSession, settings: Settings, candidate: Candidate, question: ChatMessage
-) -> LLMRequest:
-    """System prompt with the profile, vacancy and latest analysis, then the latest turns up to `question`,
+async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
+    """The candidate as a turn needs it, with its vacancy and latest analysis for the prompt: one query of plain
+    columns (the ORM load of the whole card and a second query for the context cost a round trip and the
+    identity map). NotFound if there is none."""
+    conn = await session.connection()
+    row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
+    if row is None:
+        raise NotFound(candidates.NOT_FOUND)
+    return row
+
+
+async def build_request(session: AsyncSession, settings: Settings, candidate: Row[Any], question_id: int) -> LLMRequest:
+    """System prompt with the profile, vacancy and latest analysis, then the latest turns up to the question,
     trimmed to the context budget."""
+    conn = await session.connection()
     recent = (
-        await session.execute(
-            select(ChatMessage.role, ChatMessage.content)  # two columns as plain rows: only the text is needed
-            .where(ChatMessage.candidate_id == candidate.id, ChatMessage.id <= question.id)
-            .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-            .limit(settings.CHAT_HISTORY_MESSAGES)
+        await conn.execute(
+            _RECENT,
+            {"candidate_id": candidate.id, "question_id": question_id, "limit": settings.CHAT_HISTORY_MESSAGES},
         )
     ).all()
-    context = (await session.execute(_prompt_context(candidate.id))).first()
-    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, context, settings)}"
+    return _request(settings, candidate, [(row.role, row.content) for row in recent])
+
+
+def _request(settings: Settings, candidate: Row[Any], recent: list[tuple[str, str]]) -> LLMRequest:
+    """The prompt from the candidate's row and the latest messages (role, content), newest first."""
+    system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, settings)}"
     budget = settings.CHAT_CONTEXT_CHARS - len(system)
     turns: list[dict[str, str]] = []
-    for message in recent:  # newest first, so the budget keeps the latest turns
-        if not message.content.strip():
+    for role, content in recent:  # newest first, so the budget keeps the latest turns
+        if not content.strip():
             continue
-        if turns and len(message.content) > budget:
+        if turns and len(content) > budget:
             break
-        budget -= len(message.content)
-        turns.append({"role": message.role, "content": message.content})
+        budget -= len(content)
+        turns.append({"role": role, "content": content})
     turns.reverse()
     return LLMRequest(
         messages=[{"role": "system", "content": system}, *turns],
@@ -190,54 +262,179 @@ async def build_request(
     )
 
 
+async def store_question(
+    session: AsyncSession,
+    settings: Settings,
+    chain: ProviderChain,
+    telemetry: Telemetry,
+    leases: TurnLeases,
+    candidate: Row[Any],
+    content: str,
+) -> tuple[ChatMessage, LLMRequest, TurnUsage]:
+    """The turn's first write: the user's question, pending and owned by this process under a lease, with the
+    quota reservation of the turn; and the prompt. It is durable before any provider is called: the caller
+    commits the request's transaction right after this (the reservation holds the daily counter's row lock
+    until then).
+
+    On PostgreSQL it is one statement (`chat_pg.question_statement`), autocommitted here after the request's
+    reads; elsewhere the INSERT, the history read and the reservation one after another in the request's
+    transaction."""
+    providers = [slot.provider.name for slot in chain.slots]
+    if session.get_bind().dialect.name != "postgresql":
+        question = await add_message(session, candidate.id, Role.USER, content, leases=leases)
+        request = await build_request(session, settings, candidate, question.id)
+        return question, request, await telemetry.begin_turn(session, providers)
+    values: dict[str, Any] = {
+        "candidate_id": candidate.id,
+        "role": Role.USER.value,
+        "content": content,
+        "created_at": utcnow(),
+        "status": MessageStatus.PENDING.value,
+    }
+    values["lease_owner"], values["lease_expires_at"] = lease = leases.lease()
+    reservations = telemetry.turn_reservations(providers)
+    sql, params = chat_pg.question_statement(
+        candidate_id=candidate.id,
+        content=content,
+        created_at=values["created_at"],
+        lease=lease,
+        day=today(),
+        reservations=reservations,
+        history=max(settings.CHAT_HISTORY_MESSAGES - 1, 0),
+    )
+    # Commit point: the request's reads end here, and the statement runs on a connection of its own with no
+    # transaction around it, so it commits as it ends: the daily counter's row lock, which every turn of the
+    # deployment takes, is held for the statement alone, not until a COMMIT round trip after it (under load
+    # that wait, not the CPU, bounded the turns per second).
+    await session.commit()
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "the session must be bound to an engine"
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        row = await driver.fetchrow(sql, *params)
+    question = ChatMessage(id=row[0], **values)
+    recent = [(Role.USER.value, content), *chat_pg.recent_history(row[-1])]
+    counts = {provider: row[1 + i] for i, (provider, _) in enumerate(reservations)}
+    return question, _request(settings, candidate, recent), telemetry.turn_begun(counts)
+
+
+def _reply_values(question: ChatMessage, result: LLMResult) -> dict[str, Any]:
+    return {
+        "candidate_id": question.candidate_id,
+        "role": Role.ASSISTANT.value,
+        "content": result.text,
+        "created_at": utcnow(),
+        "status": MessageStatus.OK.value,
+        "error": None,
+        "provider": result.provider,
+        "model": result.model,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "latency_ms": result.latency_ms,
+        "ttft_ms": result.ttft_ms,
+        "reply_to_id": question.id,
+        "attempts": [a.as_dict() for a in result.attempts],
+    }
+
+
+async def finish_turn(
+    session_factory: async_sessionmaker[AsyncSession],
+    question: ChatMessage,
+    result: LLMResult,
+    *,
+    actor: tuple[int, str],
+    telemetry: Telemetry,
+    turn: TurnUsage,
+) -> ChatMessage:
+    """Commit point: the question answered, the reply, its audit record and the turn's usage become durable
+    together, in a transaction of their own. On PostgreSQL that is one statement in one round trip
+    (`chat_pg.reply_statement`, atomic by itself); elsewhere the same writes as Core statements."""
+    engine = session_factory.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+        async with session_factory() as session, session.begin():
+            reply = await store_reply(session, question, result)
+            await audit_reply(session, *actor, reply)
+            await telemetry.end_turn(session, turn)
+        return reply
+    values = _reply_values(question, result)
+    sql, params = chat_pg.reply_statement(
+        question_id=question.id,
+        candidate_id=question.candidate_id,
+        reply=values,
+        actor=actor,
+        day=today(),
+        usage=telemetry.turn_usage(turn),
+    )
+    async with engine.connect() as conn:  # no BEGIN/COMMIT: one statement is its own transaction
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        reply_id = await driver.fetchval(sql, *params)
+    _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
+    return ChatMessage(id=reply_id, **values)
+
+
 async def begin_turn(session: AsyncSession, chain: ProviderChain, telemetry: Telemetry) -> TurnUsage:
     """The quota reservation of the turn, in the transaction that stores the user's message (call it just
     before that commit: the reservation holds the daily counter's row lock until then)."""
     return await telemetry.begin_turn(session, [slot.provider.name for slot in chain.slots])
 
 
+def _settle(question: ChatMessage, **values: Any) -> None:
+    """Show what a Core UPDATE wrote on the object too, without making it dirty (a persistent question, as in a
+    regenerate, would otherwise be written a second time at the commit)."""
+    for name, value in values.items():
+        set_committed_value(question, name, value)
+
+
 async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMResult) -> ChatMessage:
-    question.status = MessageStatus.OK
-    question.error = None
-    TurnLeases.clear(question)
-    reply = ChatMessage(
-        candidate_id=question.candidate_id,
-        role=Role.ASSISTANT.value,
-        content=result.text,
-        status=MessageStatus.OK,
-        provider=result.provider,
-        model=result.model,
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        latency_ms=result.latency_ms,
-        ttft_ms=result.ttft_ms,
-        reply_to_id=question.id,
-        attempts=[a.as_dict() for a in result.attempts],
-    )
-    session.add(reply)
-    await session.flush()
-    return reply
+    """The question answered (its lease cleared) and the reply stored: two Core statements."""
+    conn = await session.connection()
+    await conn.execute(_SETTLE_QUESTION, {"question_id": question.id, "status": MessageStatus.OK.value, "error": None})
+    _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
+    return await _insert_message(session, _reply_values(question, result))
 
 
 async def audit_reply(session: AsyncSession, actor_id: int, actor_email: str, reply: ChatMessage) -> None:
-    """AI runs are audited with the provider and model that produced them (who sent what where)."""
-    await audit.record(
-        session,
-        "ai.chat",
-        actor_id=actor_id,
-        actor_email=actor_email,
-        entity_type="candidate",
-        entity_id=reply.candidate_id,
-        details={"message_id": reply.id, "provider": reply.provider, "model": reply.model},
+    """AI runs are audited with the provider and model that produced them (who sent what where). The same row
+    `audit.record` writes, as one Core INSERT: the turn needs no `AuditEvent` object back."""
+    conn = await session.connection()
+    await conn.execute(
+        _INSERT_AUDIT,
+        {
+            "at": utcnow(),
+            "actor_id": actor_id,
+            "actor_email": actor_email,
+            "action": "ai.chat",
+            "entity_type": "candidate",
+            "entity_id": reply.candidate_id,
+            "ip": None,
+            "details": {"message_id": reply.id, "provider": reply.provider, "model": reply.model},
+        },
     )
 
 
-async def mark_failed(session: AsyncSession, question: ChatMessage, failure: AllProvidersFailed) -> None:
-    question.status = MessageStatus.FAILED
-    question.error = failure.user_message
-    question.attempts = [a.as_dict() for a in failure.attempts]
-    TurnLeases.clear(question)
-    await session.flush()
+async def mark_failed(session: AsyncSession, question: ChatMessage, failure: AllProvidersFailed | None = None) -> None:
+    """The question failed (every provider, or our own error without `failure`); its lease is cleared."""
+    error = failure.user_message if failure is not None else INTERNAL_ERROR
+    conn = await session.connection()
+    if failure is None:
+        await conn.execute(
+            _SETTLE_QUESTION, {"question_id": question.id, "status": MessageStatus.FAILED.value, "error": error}
+        )
+        _settle(question, status=MessageStatus.FAILED.value, error=error, lease_owner=None, lease_expires_at=None)
+        return
+    attempts = [a.as_dict() for a in failure.attempts]
+    await conn.execute(
+        _SETTLE_FAILED,
+        {"question_id": question.id, "status": MessageStatus.FAILED.value, "error": error, "attempts": attempts},
+    )
+    _settle(
+        question,
+        status=MessageStatus.FAILED.value,
+        error=error,
+        attempts=attempts,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
 
 
 async def mark_pending(session: AsyncSession, question: ChatMessage) -> None:
@@ -250,6 +447,7 @@ async def run_streamed_turn(
     session_factory: async_sessionmaker[AsyncSession],
     chain: ProviderChain,
     question_id: int,
+    candidate_id: int,
     request: LLMRequest,
     emit: Callable[[str, dict[str, Any]], None],
     *,
@@ -263,6 +461,8 @@ async def run_streamed_turn(
     reply from being completed and stored.
     """
     result: LLMResult | None = None
+    # The question as far as its outcome needs it: the row is written by id, not loaded again.
+    question = ChatMessage(id=question_id, candidate_id=candidate_id)
     try:
         with telemetry.accounting(turn):
             async with aclosing(chain.stream(request)) as events:
@@ -275,16 +475,10 @@ async def run_streamed_turn(
                         result = event.result
                         break  # closing the stream reports the winning call to the turn's accounting
         assert result is not None, "chain stream ended without Done"
-        # Commit point: the reply, its audit record and the turn's usage become durable together.
-        async with session_factory() as session, session.begin():
-            question = await session.get_one(ChatMessage, question_id)
-            reply = await store_reply(session, question, result)
-            await audit_reply(session, *actor, reply)
-            await telemetry.end_turn(session, turn)
+        reply = await finish_turn(session_factory, question, result, actor=actor, telemetry=telemetry, turn=turn)
         emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():
-            question = await session.get_one(ChatMessage, question_id)
             await mark_failed(session, question, failure)
             await telemetry.end_turn(session, turn)
         emit(
@@ -298,9 +492,6 @@ async def run_streamed_turn(
     except Exception:
         logger.exception("streamed chat turn failed")
         async with session_factory() as session, session.begin():
-            question = await session.get_one(ChatMessage, question_id)
-            question.status = MessageStatus.FAILED
-            question.error = INTERNAL_ERROR
-            TurnLeases.clear(question)
+            await mark_failed(session, question)
             await telemetry.end_turn(session, turn)
         emit("error", {"detail": INTERNAL_ERROR, "user_message_id": question_id, "attempts": []})

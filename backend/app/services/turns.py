@@ -15,7 +15,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,10 +43,13 @@ class TurnLeases:
         self.sweep_interval = settings.TURN_SWEEP_INTERVAL
         self._running: set[int] = set()
 
+    def lease(self) -> tuple[str, datetime]:
+        """The owner and expiry a question taken now is stored with (written by the INSERT that stores it)."""
+        return self.owner, utcnow() + self.ttl
+
     def claim(self, question: ChatMessage) -> None:
         """Make this process the owner of a pending question; flushed and committed with it."""
-        question.lease_owner = self.owner
-        question.lease_expires_at = utcnow() + self.ttl
+        question.lease_owner, question.lease_expires_at = self.lease()
 
     @staticmethod
     def clear(question: ChatMessage) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.schemas import ChatMessagePublic
 from tests.conftest import (
     Database,
     RunningApp,
@@ -193,6 +194,28 @@ async def test_all_down_keeps_message_then_regenerate_works(api: RunningApp, fak
     stored = await history(api.client, candidate["id"])
     assert [(m["role"], m["status"]) for m in stored] == [("user", "ok"), ("assistant", "ok")]
     assert "Что с кандидатом?" in stored[1]["content"][:60] or stored[1]["content"].startswith("GigaChat")
+
+
+async def test_history_is_exactly_the_documented_shape(api: RunningApp, fake: FakeUpstream) -> None:
+    """The history is serialised from plain rows, not through `ChatMessagePublic`: it must still be what that
+    model would write (every field, in order, times as pydantic writes them, attempts as `ProviderAttempt`)."""
+    candidate = await create_candidate(api.client)
+    fake.gigachat.set_default(Fault.status(500))
+    fake.openrouter.set_default(Fault.status(503))
+    failed = await post_user(api.client, candidate["id"], "Первый вопрос")
+    assert failed.status_code == 503
+    fake.gigachat.set_default(None)
+    fake.openrouter.set_default(None)
+    answered = await post_user(api.client, candidate["id"], "Второй вопрос")
+    assert answered.status_code == 201
+
+    for params in ({}, {"limit": 2}):
+        stored = await history(api.client, candidate["id"], **params)
+        assert stored == [ChatMessagePublic.model_validate(m).model_dump(mode="json") for m in stored]
+        assert [list(m) for m in stored] == [list(ChatMessagePublic.model_fields)] * len(stored)
+    stored = await history(api.client, candidate["id"])
+    assert stored[0]["attempts"] == failed.json()["attempts"] and stored[0]["status"] == "failed"
+    assert stored[1:] == [answered.json()["user_message"], answered.json()["assistant_message"]]
 
 
 async def test_regenerate_unknown_message_is_404(api: RunningApp) -> None:

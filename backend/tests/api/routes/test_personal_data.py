@@ -162,6 +162,8 @@ async def test_purge_erases_a_rejected_candidate_past_retention(api: RunningApp,
     assert "Оставшийся Кандидат" in everything
     assert not any(api.settings.resume_dir.iterdir())
     assert (await api.client.get(f"/api/candidates/{cid}")).status_code == 410
+    assert (await api.client.get(f"/api/chat/{cid}")).status_code == 410  # the chat route checks without the card
+    assert (await api.client.get("/api/chat/999999")).status_code == 404
     listed = (await api.client.get("/api/candidates/")).json()
     assert [c["id"] for c in listed["data"]] == [keeper["id"]]
     erasure = (await api.client.get("/api/audit/", params={"action": "candidate.erase"})).json()
