@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.core.config import DEFAULT_FRONTEND_DIR, REPO_ROOT
-from tests.conftest import RunningApp, StartApp
+from tests.utils.app import RunningApp, StartApp
 
 uses_database = pytest.mark.usefixtures("database")
 

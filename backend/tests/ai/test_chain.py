@@ -18,8 +18,8 @@ from app.ai.errors import AllProvidersFailed
 from app.ai.factory import build_chain
 from app.ai.resilience import CircuitBreaker
 from app.ai.types import LLMRequest, StructuredSpec
-from tests.conftest import Database, RunningApp, StartApp, create_candidate, fake_settings
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate, fake_settings
 
 pytestmark = pytest.mark.usefixtures("database")
 

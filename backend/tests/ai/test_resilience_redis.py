@@ -13,7 +13,7 @@ from app.ai.errors import ErrorKind, ProviderError
 from app.ai.resilience import CircuitBreaker, ConcurrencyLimiter, SharedBreaker, SharedLimiter
 from app.ai.resilience_redis import RedisBackend, RedisBreaker, RedisLimiter
 from app.core.db import create_session_factory
-from tests.conftest import Database
+from tests.utils.app import Database
 from tests.utils.processes import free_port
 from tests.utils.redis import RedisForTest, redis_for_test
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Database, StartApp, create_candidate
 from tests.fake_upstream import PERS_SCOPE, FakeUpstream, Fault
+from tests.utils.app import Database, StartApp, create_candidate
 from tests.utils.chat import ask, attempts
 from tests.utils.processes import Instance, instance_env, start_instance
 from tests.utils.redis import RedisForTest, redis_for_test

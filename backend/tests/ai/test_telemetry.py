@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from app.ai.telemetry import today
 from app.core.logging import JsonFormatter, RedactingFilter, install_filters
-from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

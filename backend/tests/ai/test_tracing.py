@@ -18,8 +18,8 @@ from app.ai.factory import build_chain
 from app.ai.telemetry import tracer_provider_from
 from app.ai.types import LLMRequest
 from app.core.config import Settings
-from tests.conftest import Database, fake_settings
 from tests.fake_upstream import DEFAULT_GIGACHAT_MODEL, DEFAULT_OPENROUTER_MODEL, FakeUpstream, Fault
+from tests.utils.app import Database, fake_settings
 
 REQUEST = LLMRequest([{"role": "user", "content": "Оцените кандидата"}], 0.7, 200)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import StartApp, create_candidate, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import StartApp, create_candidate, wait_until
 from tests.utils.chat import MODES, Mode, ask, attempts
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from app.schemas import ChatMessagePublic
-from tests.conftest import (
+from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import (
     Database,
     RunningApp,
     StartApp,
@@ -17,7 +18,6 @@ from tests.conftest import (
     read_sse,
     wait_until,
 )
-from tests.fake_upstream import FakeUpstream, Fault
 
 pytestmark = pytest.mark.usefixtures("database")
 

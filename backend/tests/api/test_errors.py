@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import DUPLICATE, INVALID_VALUE, REFERENCE_MISSING, integrity_answer
-from tests.conftest import Database, RunningApp, create_candidate
+from tests.utils.app import Database, RunningApp, create_candidate
 
 HUGE = 9223372036854775808  # 2**63: past SQLite's integers
 PAST_INT4 = 2**31  # past PostgreSQL's `integer` columns

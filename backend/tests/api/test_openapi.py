@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, IN_CI, _create_postgres_database
+from tests.utils.app import ADMIN_EMAIL, ADMIN_PASSWORD, IN_CI, create_postgres_database
 from tests.utils.server import BACKEND, ServerProcess, run_server
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
@@ -78,7 +78,7 @@ def _database_url(backend: str, tmp: Path) -> tuple[str, Any]:
         if IN_CI:
             pytest.fail("TEST_DATABASE_URL is not set: CI must run the suite on PostgreSQL too")
         pytest.skip("PostgreSQL half skipped: set TEST_DATABASE_URL to run it")
-    return asyncio.run(_create_postgres_database(admin_url))
+    return asyncio.run(create_postgres_database(admin_url))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

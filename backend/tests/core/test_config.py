@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.core.config import ConfigError, GigaChatScope, load_settings
-from tests.conftest import REPO_ROOT
+from tests.utils.app import REPO_ROOT
 
 GOOD_KEY = base64.b64encode(b"019b9dbd-0000-7cb0-a899-000000000000:s3cr3t-value").decode()
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import REPO_ROOT
+from tests.utils.app import REPO_ROOT
 
 
 def test_every_setting_is_in_env_example() -> None:

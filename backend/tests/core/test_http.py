@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.resume_files import make_pdf
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 from tests.utils.server import chunked, run_server, send_raw
 
 MB = 1024 * 1024

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Database
+from tests.utils.app import Database
 from tests.utils.server import run_server
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import migrations
 from app.models import Base, Candidate, UTCDateTime
-from tests.conftest import Database
+from tests.utils.app import Database
 
 CREATED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 

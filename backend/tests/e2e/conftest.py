@@ -19,7 +19,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Error,
 
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE
 from app.services import auth, users
-from tests.conftest import ADMIN_EMAIL, IN_CI, RunningApp, StartApp
+from tests.utils.app import ADMIN_EMAIL, IN_CI, RunningApp, StartApp
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

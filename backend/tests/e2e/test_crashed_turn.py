@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import expect
 
 from app.services.turns import INTERRUPTED
-from tests.conftest import Database, create_candidate
 from tests.e2e.conftest import UI, sqlite_only
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, create_candidate
 from tests.utils.chat import ask
 from tests.utils.processes import instance_env, start_instance
 

@@ -13,9 +13,9 @@ import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Page, expect
 
-from tests.conftest import ADMIN_EMAIL, create_candidate
 from tests.e2e.conftest import PHONE, UI, sqlite_only
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import ADMIN_EMAIL, create_candidate
 from tests.utils.axe import assert_accessible
 from tests.utils.hiring import hiring_history, move, new_vacancy
 

@@ -47,8 +47,8 @@ async def test_dropped_resumes_show_progress_and_become_candidates_after_review(
 
 
 async def test_the_shortlist_page_ranks_the_pool_for_a_vacancy(ui: UI, fake: FakeUpstream) -> None:
-    from tests.conftest import create_candidate
     from tests.services.test_shortlist import ANALYSIS
+    from tests.utils.app import create_candidate
 
     fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
     client = ui.app.client

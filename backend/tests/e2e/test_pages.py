@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Route, expect
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_candidate
 from tests.e2e.conftest import PHONE, UI, sqlite_only
 from tests.fake_upstream import DEFAULT_OPENROUTER_MODEL, FakeUpstream, Fault
 from tests.resume_files import make_docx, make_pdf
+from tests.utils.app import ADMIN_EMAIL, ADMIN_PASSWORD, create_candidate
 
 pytestmark = [sqlite_only, pytest.mark.usefixtures("database")]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.conftest import REPO_ROOT
 from tests.fake_upstream import FakeUpstream
+from tests.utils.app import REPO_ROOT
 
 NEXUS_AI = Path(sys.executable).with_name("nexus-ai")
 

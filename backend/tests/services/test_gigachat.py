@@ -16,8 +16,8 @@ from app.ai.factory import build_chain
 from app.ai.providers.gigachat import GigaChatError, GigaChatService, build_ssl_context
 from app.ai.types import LLMRequest
 from app.core.config import Settings
-from tests.conftest import REPO_ROOT, Database, fake_settings
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import REPO_ROOT, Database, fake_settings
 
 
 def gigachat_only(fake: FakeUpstream, **overrides: Any) -> Settings:

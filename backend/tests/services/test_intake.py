@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.services import intake
-from tests.conftest import Database, RunningApp, StartApp, create_candidate, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.resume_files import make_pdf
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate, wait_until
 from tests.utils.intake import (
     DOCX_TYPE,
     batch,

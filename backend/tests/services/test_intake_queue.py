@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import REPO_ROOT, Database, StartApp, fake_settings, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import REPO_ROOT, Database, StartApp, fake_settings, wait_until
 from tests.utils.intake import DOCX_TYPE, draft, resume_docx, upload_batch, wait_for_batch
 from tests.utils.redis import REDIS_URL, redis_for_test
 

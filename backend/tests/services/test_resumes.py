@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Database, RunningApp, create_candidate
 from tests.resume_files import make_docx, make_docx_bomb, make_pdf, make_pdf_bomb
+from tests.utils.app import ADMIN_EMAIL, ADMIN_PASSWORD, Database, RunningApp, create_candidate
 from tests.utils.server import run_server
 
 MB = 1024 * 1024

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from app.services import search
-from tests.conftest import Database, RunningApp, create_candidate
 from tests.resume_files import make_docx
+from tests.utils.app import Database, RunningApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

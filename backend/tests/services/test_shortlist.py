@@ -16,8 +16,8 @@ from sqlalchemy import delete, event
 from app.core.db import create_session_factory
 from app.models import Candidate, Embedding
 from app.services.shortlist import LOCAL_MODEL, VectorCache
-from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from app.models import ChatMessage, MessageStatus, Role, utcnow
 from app.services.turns import INTERRUPTED
-from tests.conftest import Database, StartApp, create_candidate, wait_until
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, StartApp, create_candidate, wait_until
 from tests.utils.chat import ask
 from tests.utils.processes import Instance, instance_env, start_instance
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import httpx
 
-from tests.conftest import read_sse
+from tests.utils.app import read_sse
 
 Mode = Literal["blocking", "stream"]
 MODES: list[Mode] = ["blocking", "stream"]

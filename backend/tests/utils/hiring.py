@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import create_candidate
+from tests.utils.app import create_candidate
 
 
 async def new_vacancy(client: httpx.AsyncClient, title: str = "Senior Python-разработчик") -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import wait_until
 from tests.fake_upstream import FakeUpstream
 from tests.resume_files import make_docx
+from tests.utils.app import wait_until
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Database
 from tests.fake_upstream import FakeUpstream
+from tests.utils.app import Database
 
 NEXUS_AI = Path(sys.executable).with_name("nexus-ai")
 START_TIMEOUT = 60.0
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def instance_env(fake: FakeUpstream, database: Database, data_dir: Path, **overrides: Any) -> dict[str, str]:
-    """The environment of one instance: the test's database and the fake providers, as tests/conftest's
+    """The environment of one instance: the test's database and the fake providers, as tests/utils/app's
     `fake_settings` sets them, plus `overrides` (lists comma-separated)."""
     values: dict[str, Any] = {
         "DATABASE_URL": database.url,

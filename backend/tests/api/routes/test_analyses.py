@@ -12,8 +12,8 @@ import pytest
 
 from app.schemas import AnalysisResult
 from app.services.analysis import SPEC
-from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO_ROOT, Database, RunningApp, StartApp, create_candidate
+from tests.utils.app import ADMIN_EMAIL, ADMIN_PASSWORD, REPO_ROOT, Database, RunningApp, StartApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Database, RunningApp, StartApp, create_candidate
 from tests.resume_files import make_docx, make_pdf
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RunningApp, StartApp
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import RunningApp, StartApp
 
 pytestmark = pytest.mark.usefixtures("database")
 

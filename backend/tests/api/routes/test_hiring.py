@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import RunningApp, create_candidate
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.utils.app import RunningApp, create_candidate
 from tests.utils.hiring import hiring_history, move, new_vacancy
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from app.models import Base
 from tests.api.routes.test_candidates import create_vacancy, upload
-from tests.conftest import REPO_ROOT, Database, RunningApp, create_candidate
 from tests.resume_files import make_docx
+from tests.utils.app import REPO_ROOT, Database, RunningApp, create_candidate
 
 pytestmark = pytest.mark.usefixtures("database")
 
