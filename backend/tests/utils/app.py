@@ -132,8 +132,10 @@ class RunningApp:
         return await self.login(email, ADMIN_PASSWORD)
 
 
-def fake_settings(fake: FakeUpstream, database: Database, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
+def fake_values(fake: FakeUpstream, database: Database) -> dict[str, Any]:
+    """The settings of an app on the test's database with both providers on the fake, and limits short enough
+    for tests (a test process's app and a separate `nexus-ai serve` alike)."""
+    return {
         "DATABASE_URL": database.url,
         "GIGACHAT_API_KEY": fake.credentials,
         "GIGACHAT_SCOPE": fake.scope,
@@ -148,6 +150,10 @@ def fake_settings(fake: FakeUpstream, database: Database, **overrides: Any) -> S
         "LLM_RETRY_AFTER_BUDGET": 1.0,
         "LLM_BREAKER_FAILURES": 100,
     }
+
+
+def fake_settings(fake: FakeUpstream, database: Database, **overrides: Any) -> Settings:
+    values = fake_values(fake, database)
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

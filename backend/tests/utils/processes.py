@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.fake_upstream import FakeUpstream
-from tests.utils.app import Database
+from tests.utils.app import Database, fake_values
 
 NEXUS_AI = Path(sys.executable).with_name("nexus-ai")
 START_TIMEOUT = 60.0
@@ -28,25 +28,9 @@ def free_port() -> int:
 
 
 def instance_env(fake: FakeUpstream, database: Database, data_dir: Path, **overrides: Any) -> dict[str, str]:
-    """The environment of one instance: the test's database and the fake providers, as tests/utils/app's
-    `fake_settings` sets them, plus `overrides` (lists comma-separated)."""
-    values: dict[str, Any] = {
-        "DATABASE_URL": database.url,
-        "GIGACHAT_API_KEY": fake.credentials,
-        "GIGACHAT_SCOPE": fake.scope,
-        "GIGACHAT_BASE_URL": fake.gigachat_base_url,
-        "GIGACHAT_AUTH_URL": fake.gigachat_auth_url,
-        "OPENROUTER_API_KEY": fake.openrouter_api_key,
-        "OPENROUTER_BASE_URL": fake.openrouter_base_url,
-        "LLM_FIRST_TOKEN_TIMEOUT": 1.0,
-        "LLM_STREAM_IDLE_TIMEOUT": 0.5,
-        "LLM_TOTAL_TIMEOUT": 20.0,
-        "LLM_QUEUE_TIMEOUT": 5.0,
-        "LLM_RETRY_AFTER_BUDGET": 1.0,
-        "LLM_BREAKER_FAILURES": 100,
-        "DATA_DIR": data_dir,
-        **overrides,
-    }
+    """The environment of one instance: `fake_values` (the test's database and the fake providers) plus
+    `overrides` (lists comma-separated)."""
+    values: dict[str, Any] = {**fake_values(fake, database), "DATA_DIR": data_dir, **overrides}
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("GIGACHAT_", "OPENROUTER_", "LLM_", "TURN_", "REDIS_"))
     }
