@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends, TaskiqEvents, TaskiqState
-from taskiq_redis import RedisStreamBroker
 
 from app.ai.chain import ProviderChain
 from app.core.config import Settings
@@ -55,6 +54,9 @@ async def _parse(job_id: int, context: Annotated[Context, TaskiqDepends()]) -> N
 def make_broker(settings: Settings) -> AsyncBroker:
     broker: AsyncBroker
     if settings.REDIS_URL:
+        # Imported only here: a deployment without Redis does not load the Redis broker (~7 MB of memory).
+        from taskiq_redis import RedisStreamBroker
+
         broker = RedisStreamBroker(
             settings.REDIS_URL.get_secret_value(),
             queue_name=settings.INTAKE_QUEUE_NAME,
@@ -171,6 +173,8 @@ def worker_broker(settings: Settings) -> AsyncBroker:
     resources: dict[str, Any] = {}
 
     async def startup(state: TaskiqState) -> None:
+        from taskiq_redis import RedisStreamBroker
+
         if isinstance(broker, RedisStreamBroker):
             # The broker was built before the worker processes were forked: give each its own consumer name,
             # so the stream's group sees (and balances) them as separate consumers.

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal, Protocol
 
-import docx
-import pypdf
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -110,6 +108,10 @@ def _megabytes(size: int) -> str:
 
 
 def _pdf_text(data: bytes, limits: Limits) -> str:
+    # Imported on first use, like python-docx below: together ~20 MB of memory that a server which never reads a
+    # resume file does not need to hold.
+    import pypdf
+
     # pypdf checks each decoded stream against its limit while decompressing, before it is all in memory.
     cap = min(limits.unpacked_bytes, MAX_PDF_STREAM_BYTES)
     overrides = {
@@ -176,6 +178,8 @@ def check_docx_archive(archive: zipfile.ZipFile, compressed_size: int, limits: L
 
 
 def _docx_text(data: bytes, limits: Limits) -> str:
+    import docx  # on first use, see _pdf_text
+
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         check_docx_archive(archive, len(data), limits)
     document = docx.Document(io.BytesIO(data))
