@@ -19,6 +19,12 @@ run: $(STAMP)
 	$(BIN)/nexus-ai ensure-admin --host 127.0.0.1 --port 8000
 	$(BIN)/nexus-ai serve --host 127.0.0.1 --port 8000
 
+# PostgreSQL and Redis run on every machine of this kind: the suite uses them unless told otherwise (and in CI,
+# CI=true, fails rather than skips when they are unreachable).
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+export TEST_DATABASE_URL TEST_REDIS_URL
+
 test: $(STAMP)
 	cd backend && ../$(BIN)/python -m pytest
 
