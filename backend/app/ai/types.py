@@ -12,13 +12,6 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 
 
-REPAIR_PROMPT = """\
-Ваш ответ не прошёл проверку по схеме:
-{errors}
-Исправьте ошибки и верните весь результат заново в том же формате. Правила и резюме прежние."""
-"""The repair turn's request (the analysis and the resume draft share it); `errors` is the validator's list."""
-
-
 @dataclass(frozen=True)
 class StructuredRepair:
     """A second structured turn: the model's previous document, what was wrong with it, and the request to fix

@@ -8,18 +8,17 @@ document is valid.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ai import structured
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import REPAIR_PROMPT, Attempt, LLMRequest, StructuredRepair, StructuredResult, StructuredSpec
+from app.ai.types import Attempt, LLMRequest, StructuredResult, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import BadGateway, NotFound, ServiceUnavailable, Unprocessable
 from app.models import Analysis, Candidate, Vacancy
@@ -66,7 +65,6 @@ NO_ANALYSIS = "Анализов этого кандидата ещё нет"
 CANDIDATE_GONE = "Кандидат был удалён, пока шёл анализ"
 
 VACANCY_PART_CHARS = 4000
-MAX_REPORTED_ERRORS = 20
 
 
 @dataclass(frozen=True)
@@ -156,26 +154,9 @@ async def prepare(
 # --- checking the answer -------------------------------------------------------------------------------
 
 
-def _strip_fences(text: str) -> str:
-    match = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", text, flags=re.DOTALL)
-    return match.group(1) if match else text
-
-
 def parse_output(data: dict[str, Any] | str) -> tuple[AnalysisOutput | None, str]:
     """The validated document, or None and the problems listed for the model to fix."""
-    if isinstance(data, str):
-        try:
-            data = json.loads(_strip_fences(data))
-        except ValueError as exc:
-            return None, f"- ответ не является JSON-объектом ({exc.args[0] if exc.args else exc})"
-    try:
-        return AnalysisOutput.model_validate(data), ""
-    except ValidationError as exc:
-        problems = [
-            f"- {'.'.join(str(p) for p in error['loc']) or 'документ'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)[:MAX_REPORTED_ERRORS]
-        ]
-        return None, "\n".join(problems)
+    return structured.validate(AnalysisOutput, data)
 
 
 def _normalise(text: str) -> str:
@@ -210,16 +191,6 @@ def ground_quotes(output: AnalysisOutput, resume: str) -> tuple[AnalysisResult, 
 # --- running it ----------------------------------------------------------------------------------------
 
 
-def _repair_request(request: LLMRequest, data: dict[str, Any] | str, problems: str) -> LLMRequest:
-    """The same conversation plus the rejected document and the errors; each provider replays it its way."""
-    return LLMRequest(
-        messages=request.messages,
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-        repair=StructuredRepair(previous=data, problems=problems, prompt=REPAIR_PROMPT.format(errors=problems)),
-    )
-
-
 def _sum(*values: int | None) -> int | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
@@ -246,7 +217,7 @@ async def run(chain: ProviderChain, prepared: PreparedAnalysis) -> AnalysisOutco
     final = first
     if output is None:
         attempts.append(Attempt(first.provider, "invalid_output", f"ответ не по схеме:\n{problems}"))
-        final = await _ask(chain, _repair_request(prepared.request, first.data, problems), attempts)
+        final = await _ask(chain, structured.repair_request(prepared.request, first.data, problems), attempts)
         attempts.extend(final.attempts)
         output, problems = parse_output(final.data)
         if output is None:

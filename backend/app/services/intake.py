@@ -14,7 +14,6 @@ clears the job's copy of the personal data.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import socket
@@ -26,14 +25,14 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
-from pydantic import ValidationError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from app.ai import structured
 from app.ai.chain import ProviderChain
 from app.ai.errors import AllProvidersFailed
-from app.ai.types import REPAIR_PROMPT, Attempt, LLMRequest, StructuredRepair, StructuredSpec
+from app.ai.types import Attempt, LLMRequest, StructuredSpec
 from app.core.config import Settings
 from app.core.errors import Conflict, Gone, NotFound, Unprocessable
 from app.models import Candidate, IntakeBatch, IntakeJob, IntakeState, User, utcnow
@@ -64,7 +63,6 @@ SPEC = StructuredSpec.from_model("resume_draft", "Поля карточки ка
 INTAKE_SUBDIR = "intake"
 SOURCE = "Загрузка резюме"
 DONE_STATES = frozenset({IntakeState.READY, IntakeState.SAVED, IntakeState.FAILED})
-MAX_REPORTED_ERRORS = 20
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 """Uncompressed bytes one zip may expand to."""
 
@@ -313,29 +311,7 @@ def build_request(settings: Settings, text: str, *, background: bool) -> LLMRequ
 
 
 def parse_draft(data: dict[str, Any] | str) -> tuple[ResumeDraft | None, str]:
-    if isinstance(data, str):
-        try:
-            data = json.loads(data.strip().removeprefix("```json").removeprefix("```").removesuffix("```"))
-        except ValueError as exc:
-            return None, f"- ответ не является JSON-объектом ({exc.args[0] if exc.args else exc})"
-    try:
-        return ResumeDraft.model_validate(data), ""
-    except ValidationError as exc:
-        return None, "\n".join(
-            f"- {'.'.join(str(p) for p in error['loc']) or 'документ'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)[:MAX_REPORTED_ERRORS]
-        )
-
-
-def _repair_request(request: LLMRequest, data: dict[str, Any] | str, problems: str) -> LLMRequest:
-    """The same conversation plus the rejected document and the errors; each provider replays it its way."""
-    return LLMRequest(
-        messages=request.messages,
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-        repair=StructuredRepair(previous=data, problems=problems, prompt=REPAIR_PROMPT.format(errors=problems)),
-        background=request.background,
-    )
+    return structured.validate(ResumeDraft, data)
 
 
 @dataclass
@@ -366,7 +342,7 @@ async def extract_draft(
             return DraftOutcome(draft, None, result.provider, result.model, attempts)
         attempts.append(Attempt(result.provider, "invalid_output", f"ответ не по схеме:\n{problems}"))
         if turn == 0:
-            request = _repair_request(request, result.data, problems)
+            request = structured.repair_request(request, result.data, problems)
     return DraftOutcome(None, AI_INVALID, None, None, attempts)
 
 
