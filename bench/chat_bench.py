@@ -228,6 +228,14 @@ class Server:
             stderr=self.log,
         )
 
+    def prepare(self) -> None:
+        """Migrate the fresh database and create the bench's admin (the one `login` signs in as)."""
+        self.cli("db", "upgrade")
+        self.cli(
+            "create-user", "--email", "bench@example.com", "--name", "bench", "--role", "admin", "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )  # fmt: skip
+
     async def start(self) -> None:
         self.proc = subprocess.Popen(
             [str(BIN / "nexus-ai"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
@@ -267,18 +275,7 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
     server = Server(database_url, fake, workdir)
     out: dict[str, float] = {}
     try:
-        server.cli("db", "upgrade")
-        server.cli(
-            "create-user",
-            "--email",
-            "bench@example.com",
-            "--name",
-            "bench",
-            "--role",
-            "admin",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
+        server.prepare()
         await server.start()
         assert server.proc is not None
         pid = server.proc.pid

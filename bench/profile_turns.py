@@ -41,18 +41,7 @@ async def main(args: argparse.Namespace) -> None:
     server = Server(url, fake, workdir)
     spy: subprocess.Popen[bytes] | None = None
     try:
-        server.cli("db", "upgrade")
-        server.cli(
-            "create-user",
-            "--email",
-            "bench@example.com",
-            "--name",
-            "bench",
-            "--role",
-            "admin",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
+        server.prepare()
         if args.echo:
             server.env["DATABASE_ECHO"] = "true"
         await server.start()
