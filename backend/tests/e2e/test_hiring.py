@@ -53,7 +53,7 @@ async def test_create_edit_close_and_reopen_a_vacancy(ui: UI) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text("Senior Python-разработчик")
     await expect(page.locator("#v-meta")).to_contain_text("Открыта")
     await expect(page.locator("#v-facts")).to_contain_text("5+ лет Python, PostgreSQL")
-    shortlist = page.get_by_role("link", name="Шортлист")
+    shortlist = page.get_by_role("link", name="Шорт-лист")
     await expect(shortlist).to_have_attribute("href", re.compile(r"/shortlist\.html\?vacancy=\d+$"))
     await page.get_by_role("button", name="Закрыть вакансию").click()
     await expect(page.get_by_role("alert").filter(has_text="Вакансия закрыта.")).to_be_visible()

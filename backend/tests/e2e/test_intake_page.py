@@ -7,8 +7,10 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import UI, sqlite_only
+from tests.e2e.conftest import PHONE, UI, sqlite_only
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.services.test_shortlist import ANALYSIS
+from tests.utils.app import create_candidate
 from tests.utils.intake import DOCX_TYPE, draft, resume_docx
 
 pytestmark = [sqlite_only, pytest.mark.usefixtures("database")]
@@ -47,9 +49,6 @@ async def test_dropped_resumes_show_progress_and_become_candidates_after_review(
 
 
 async def test_the_shortlist_page_ranks_the_pool_for_a_vacancy(ui: UI, fake: FakeUpstream) -> None:
-    from tests.services.test_shortlist import ANALYSIS
-    from tests.utils.app import create_candidate
-
     fake.gigachat.set_default(Fault.ok(json=ANALYSIS))
     client = ui.app.client
     vacancy = (
@@ -76,4 +75,10 @@ async def test_the_shortlist_page_ranks_the_pool_for_a_vacancy(ui: UI, fake: Fak
     await expect(rows.first).to_contain_text("Подходящий Кандидат")
     await expect(rows.first).to_contain_text("81/100")
     await expect(rows.first).to_have_attribute("data-candidate", str(fit["id"]))
+    await expect(page.get_by_role("link", name="Вакансии")).to_have_attribute("aria-current", "page")
     await ui.screenshot("shortlist")
+    # On a phone: the same list, and nothing wider than the screen.
+    await page.set_viewport_size(PHONE)
+    await expect(rows.first).to_contain_text("Подходящий Кандидат")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await ui.screenshot("shortlist-phone")
