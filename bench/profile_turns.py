@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -28,6 +29,12 @@ from chat_bench import (
     drop_pg_database,
     run_batch,
 )
+
+
+def system_seconds(pid: int) -> float:
+    # stime alone: thread hand-offs and socket calls show up here, not in a Python profile.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -100,15 +107,18 @@ async def main(args: argparse.Namespace) -> None:
                         "--output",
                         args.out,
                         "--nonblocking",
+                        *args.py_spy_flag,
                     ]
                 )
                 await asyncio.sleep(1.0)
-            before = cpu_seconds(pid)
+            before, sys_before = cpu_seconds(pid), system_seconds(pid)
             _, wall = await run_batch(args.turns, args.concurrency, turn)
             cpu = cpu_seconds(pid) - before
+            system = system_seconds(pid) - sys_before
             print(f"server log: {server.log.name}")
             print(
-                f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn, "
+                f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn "
+                f"({system * 1000 / args.turns:.2f} of it in the kernel), "
                 f"{args.turns / wall:.1f} turns/s"
             )
             if spy is not None:
@@ -129,6 +139,9 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--py-spy")
+    parser.add_argument(
+        "--py-spy-flag", action="append", default=[], help="passed to py-spy record, e.g. --py-spy-flag=--gil"
+    )
     parser.add_argument(
         "--echo", action="store_true", help="log every SQL statement to the server log"
     )

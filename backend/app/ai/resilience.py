@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ai.errors import ErrorKind, ProviderError
 from app.ai.types import Clock
+from app.core.sqlite_driver import Statements, in_one_trip
 from app.models import ProviderBreaker, ProviderLease, UTCDateTime
 
 logger = logging.getLogger("app.ai.resilience")
@@ -211,6 +212,31 @@ async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 # One round trip each, with bound parameters: the functions of migration 0013 (why functions: see there).
 _PG_TAKE = "SELECT nexus_take_provider_lease($1, $2, $3, $4, $5, $6, $7)"
 _PG_RELEASE = "SELECT nexus_release_provider_lease($1)"
+
+# SQLite's lease statements, built once (each trip only binds values; see `SharedLimiter._try_acquire`).
+_SQLITE_EXPIRED = delete(ProviderLease).where(
+    ProviderLease.provider == bindparam("provider"), ProviderLease.expires_at <= bindparam("now", type_=UTCDateTime())
+)
+_SQLITE_TAKE = (
+    insert(ProviderLease)
+    .from_select(
+        ["id", "provider", "holder", "expires_at"],
+        select(
+            bindparam("lease", type_=String()),
+            bindparam("provider", type_=String()),
+            bindparam("holder", type_=String()),
+            bindparam("expires_at", type_=UTCDateTime()),
+        ).where(
+            select(func.count())
+            .select_from(ProviderLease)
+            .where(ProviderLease.provider == bindparam("provider"), ProviderLease.expires_at > bindparam("now"))
+            .scalar_subquery()
+            < bindparam("capacity", type_=Integer())
+        ),
+    )
+    .returning(ProviderLease.id)
+)
+_SQLITE_RELEASE = delete(ProviderLease).where(ProviderLease.id == bindparam("lease"))
 
 _PG_BREAKER = "SELECT failures, opened_at, probe_until FROM provider_breakers WHERE provider = $1"
 
@@ -462,32 +488,19 @@ class SharedLimiter:
                     self._lock_key,
                 )
             return lease if taken else None
-        live = (
-            select(func.count())
-            .select_from(ProviderLease)
-            .where(ProviderLease.provider == self.provider, ProviderLease.expires_at > now)
-            .scalar_subquery()
-        )
-        take = (
-            insert(ProviderLease)
-            .from_select(
-                ["id", "provider", "holder", "expires_at"],
-                select(
-                    literal(lease),
-                    literal(self.provider),
-                    literal(self.holder),
-                    literal(now + self.lease_ttl, UTCDateTime()),
-                ).where(live < self.capacity),
-            )
-            .returning(ProviderLease.id)
-        )
-        async with self._engine.begin() as conn:  # SQLite
-            # This first write takes the database's write lock, which serialises the count too; it also clears
-            # the leases of holders that died, so their slots come free.
-            await conn.execute(
-                delete(ProviderLease).where(ProviderLease.provider == self.provider, ProviderLease.expires_at <= now)
-            )
-            taken = (await conn.execute(take)).scalar_one_or_none()
+        # SQLite: both statements and the COMMIT in one trip to the connection's thread. The first write takes
+        # the database's write lock, which serialises the count too; it also clears the leases of holders that
+        # died, so their slots come free.
+        expired = {"provider": self.provider, "now": now}
+        fresh = {"lease": lease, "provider": self.provider, "holder": self.holder, "now": now}
+        fresh |= {"expires_at": now + self.lease_ttl, "capacity": self.capacity}
+
+        def take(db: Statements) -> Any:
+            db.all(_SQLITE_EXPIRED, expired)
+            return db.scalar(_SQLITE_TAKE, fresh)
+
+        async with self._engine.connect() as conn:
+            taken = await in_one_trip(conn, take)
         return lease if taken is not None else None
 
     async def _renew(self, lease: str) -> None:
@@ -510,7 +523,7 @@ class SharedLimiter:
                 async with _driver(self._engine) as driver:
                     await driver.execute(_PG_RELEASE, lease)
                 return
-            async with self._engine.begin() as conn:
-                await conn.execute(delete(ProviderLease).where(ProviderLease.id == lease))
+            async with self._engine.connect() as conn:
+                await in_one_trip(conn, lambda db: db.all(_SQLITE_RELEASE, {"lease": lease}))
         except Exception as exc:  # the lease runs out by itself
             logger.warning("could not release a %s lease: %s", self.provider, type(exc).__name__)

@@ -265,7 +265,7 @@ _USAGE_COLUMNS = ("requests", "failures", "prompt_tokens", "completion_tokens")
 
 
 @lru_cache(maxsize=4)
-def _usage_statements(dialect: str) -> tuple[Any, Any]:
+def usage_statements(dialect: str) -> tuple[Any, Any]:
     """The reservation and the usage upsert for `dialect`, built once: each turn only binds values (and the
     compiled form is reused), on the session's connection, without the ORM."""
     table: Table = ProviderUsage.__table__  # type: ignore[assignment]
@@ -299,7 +299,7 @@ def _usage_statements(dialect: str) -> tuple[Any, Any]:
 
 async def _reserve(session: AsyncSession, provider: str, limit: int) -> int | None:
     conn = await session.connection()
-    reserve, _ = _usage_statements(conn.dialect.name)
+    reserve, _ = usage_statements(conn.dialect.name)
     count = (await conn.execute(reserve, {"day": today(), "provider": provider, "limit": limit})).scalar()
     return int(count) if count is not None else None
 
@@ -322,7 +322,7 @@ def _usage_values(call: CallRecord, *, count_request: bool, release: bool) -> di
 async def _add_usage(session: AsyncSession, provider: str, values: dict[str, int]) -> None:
     """Atomic upsert, so concurrent instances add up instead of overwriting each other."""
     conn = await session.connection()
-    _, add = _usage_statements(conn.dialect.name)
+    _, add = usage_statements(conn.dialect.name)
     await conn.execute(
         add, {"day": today(), "provider": provider, **{name: values.get(name, 0) for name in _USAGE_COLUMNS}}
     )

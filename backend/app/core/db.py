@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.config import Settings
+from app.core.sqlite_driver import OneTripDBAPI
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -28,6 +29,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
+        if url.get_driver_name() == "aiosqlite":
+            # One trip to the connection's thread per statement, not four (app/core/sqlite_driver.py).
+            kwargs["module"] = OneTripDBAPI()
     else:
         # Sized to the concurrency of one process, so a burst of turns does not open and close connections per
         # request; no ping per checkout (a round trip each time): connections are recycled by age instead, and a

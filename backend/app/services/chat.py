@@ -12,7 +12,7 @@ from contextlib import aclosing
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,9 +22,10 @@ from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.models import Analysis, AuditEvent, Candidate, ChatMessage, MessageStatus, Role, Vacancy, utcnow
+from app.core.sqlite_driver import in_one_trip
+from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy, utcnow
 from app.schemas import AnalysisResult, ChatMessagePublic
-from app.services import candidates, chat_pg
+from app.services import candidates, chat_pg, chat_sqlite
 from app.services.privacy import neutralise_delimiters, redact_contacts
 from app.services.turns import TurnLeases
 
@@ -82,31 +83,17 @@ async def history(
     return messages
 
 
-# The turn's own statements are Core statements on the session's connection: the same transaction as the rest
-# of the request, without the ORM's unit of work or identity map (each ORM flush cost about a millisecond of CPU).
-# Built once, so each execution reuses the compiled form.
-_MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
-_AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
+# The turn's own statements (`chat_sqlite`) run as Core statements on the session's connection: the same
+# transaction as the rest of the request, without the ORM's unit of work or identity map (each ORM flush cost
+# about a millisecond of CPU). Built once, so each execution reuses the compiled form.
+_MESSAGES = chat_sqlite.MESSAGES
 _PUBLIC_FIELDS = tuple(ChatMessagePublic.model_fields)
-_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
-_SETTLE_QUESTION = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("question_id"))
-    .values(
-        status=bindparam("status"),
-        error=bindparam("error"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-_SETTLE_FAILED = _SETTLE_QUESTION.values(attempts=bindparam("attempts"))
-_INSERT_AUDIT = insert(_AUDIT)
 
 
 async def _insert_message(session: AsyncSession, values: dict[str, Any]) -> ChatMessage:
     """INSERT … RETURNING id; the stored row as a detached `ChatMessage` (never added to the session)."""
     conn = await session.connection()
-    message_id = (await conn.execute(_INSERT_MESSAGE, values)).scalar_one()
+    message_id = (await conn.execute(chat_sqlite.INSERT_MESSAGE, values)).scalar_one()
     return ChatMessage(id=message_id, **values)
 
 
@@ -210,12 +197,6 @@ _TURN_CANDIDATE = (
     .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
     .where(Candidate.id == bindparam("candidate_id"))
 )
-_RECENT = (
-    select(_MESSAGES.c.role, _MESSAGES.c.content)  # two columns as plain rows: only the text is needed
-    .where(_MESSAGES.c.candidate_id == bindparam("candidate_id"), _MESSAGES.c.id <= bindparam("question_id"))
-    .order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc())
-    .limit(bindparam("limit"))
-)
 
 
 async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
@@ -235,7 +216,7 @@ async def build_request(session: AsyncSession, settings: Settings, candidate: Ro
     conn = await session.connection()
     recent = (
         await conn.execute(
-            _RECENT,
+            chat_sqlite.RECENT,
             {"candidate_id": candidate.id, "question_id": question_id, "limit": settings.CHAT_HISTORY_MESSAGES},
         )
     ).all()
@@ -272,18 +253,11 @@ async def store_question(
     content: str,
 ) -> tuple[ChatMessage, LLMRequest, TurnUsage]:
     """The turn's first write: the user's question, pending and owned by this process under a lease, with the
-    quota reservation of the turn; and the prompt. It is durable before any provider is called: the caller
-    commits the request's transaction right after this (the reservation holds the daily counter's row lock
-    until then).
+    quota reservation of the turn; and the prompt. It is durable when this returns, before any provider is
+    called.
 
-    On PostgreSQL it is one statement (`chat_pg.question_statement`), autocommitted here after the request's
-    reads; elsewhere the INSERT, the history read and the reservation one after another in the request's
-    transaction."""
-    providers = [slot.provider.name for slot in chain.slots]
-    if session.get_bind().dialect.name != "postgresql":
-        question = await add_message(session, candidate.id, Role.USER, content, leases=leases)
-        request = await build_request(session, settings, candidate, question.id)
-        return question, request, await telemetry.begin_turn(session, providers)
+    One trip to the database: on PostgreSQL one statement (`chat_pg.question_statement`), on SQLite the
+    statements of `chat_sqlite.question_writes` and their COMMIT on the connection's thread."""
     values: dict[str, Any] = {
         "candidate_id": candidate.id,
         "role": Role.USER.value,
@@ -292,7 +266,21 @@ async def store_question(
         "status": MessageStatus.PENDING.value,
     }
     values["lease_owner"], values["lease_expires_at"] = lease = leases.lease()
-    reservations = telemetry.turn_reservations(providers)
+    reservations = telemetry.turn_reservations([slot.provider.name for slot in chain.slots])
+    # Commit point: the request's reads end here, so the write below commits nothing but its own rows.
+    await session.commit()
+    if session.get_bind().dialect.name != "postgresql":
+        # On the session's connection: its transaction is empty now, and SQLite's write lock is taken and let
+        # go inside the one trip (the daily counter it updates is every turn's).
+        question_id, recent, counts = await in_one_trip(
+            await session.connection(),
+            chat_sqlite.question_writes(
+                values, history=settings.CHAT_HISTORY_MESSAGES, day=today(), reservations=reservations
+            ),
+        )
+        await session.commit()  # the session's own (empty) transaction; no trip to the database
+        question = ChatMessage(id=question_id, **values)
+        return question, _request(settings, candidate, recent), telemetry.turn_begun(counts)
     sql, params = chat_pg.question_statement(
         candidate_id=candidate.id,
         content=content,
@@ -302,11 +290,9 @@ async def store_question(
         reservations=reservations,
         history=max(settings.CHAT_HISTORY_MESSAGES - 1, 0),
     )
-    # Commit point: the request's reads end here, and the statement runs on a connection of its own with no
-    # transaction around it, so it commits as it ends: the daily counter's row lock, which every turn of the
-    # deployment takes, is held for the statement alone, not until a COMMIT round trip after it (under load
-    # that wait, not the CPU, bounded the turns per second).
-    await session.commit()
+    # The statement runs on a connection of its own with no transaction around it, so it commits as it ends:
+    # the daily counter's row lock, which every turn of the deployment takes, is held for the statement alone,
+    # not until a COMMIT round trip after it (under load that wait, not the CPU, bounded the turns per second).
     engine = session.bind
     assert isinstance(engine, AsyncEngine), "the session must be bound to an engine"
     async with engine.connect() as conn:
@@ -347,29 +333,47 @@ async def finish_turn(
     turn: TurnUsage,
 ) -> ChatMessage:
     """Commit point: the question answered, the reply, its audit record and the turn's usage become durable
-    together, in a transaction of their own. On PostgreSQL that is one statement in one round trip
-    (`chat_pg.reply_statement`, atomic by itself); elsewhere the same writes as Core statements."""
+    together, in a transaction of their own and one trip to the database: on PostgreSQL one statement
+    (`chat_pg.reply_statement`, atomic by itself), on SQLite `chat_sqlite.reply_writes` and its COMMIT."""
     engine = session_factory.kw.get("bind")
-    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
-        async with session_factory() as session, session.begin():
-            reply = await store_reply(session, question, result)
-            await audit_reply(session, *actor, reply)
-            await telemetry.end_turn(session, turn)
-        return reply
+    assert isinstance(engine, AsyncEngine), "the session factory must be bound to an engine"
     values = _reply_values(question, result)
-    sql, params = chat_pg.reply_statement(
-        question_id=question.id,
-        candidate_id=question.candidate_id,
-        reply=values,
-        actor=actor,
-        day=today(),
-        usage=telemetry.turn_usage(turn),
-    )
-    async with engine.connect() as conn:  # no BEGIN/COMMIT: one statement is its own transaction
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        reply_id = await driver.fetchval(sql, *params)
+    usage = telemetry.turn_usage(turn)
+    if engine.dialect.name != "postgresql":
+        audit = _audit_values(actor, question.candidate_id, result)
+        async with engine.connect() as conn:
+            reply_id = await in_one_trip(
+                conn, chat_sqlite.reply_writes(question.id, values, audit, day=today(), usage=usage)
+            )
+    else:
+        sql, params = chat_pg.reply_statement(
+            question_id=question.id,
+            candidate_id=question.candidate_id,
+            reply=values,
+            actor=actor,
+            day=today(),
+            usage=usage,
+        )
+        async with engine.connect() as conn:  # no BEGIN/COMMIT: one statement is its own transaction
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            reply_id = await driver.fetchval(sql, *params)
     _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
     return ChatMessage(id=reply_id, **values)
+
+
+def _audit_values(actor: tuple[int, str], candidate_id: int, result: LLMResult) -> dict[str, Any]:
+    """The `ai.chat` audit row of a reply, as `audit.record` writes it: AI runs are audited with the provider
+    and model that produced them (who sent what where). The reply's id is added to the details when stored."""
+    return {
+        "at": utcnow(),
+        "actor_id": actor[0],
+        "actor_email": actor[1],
+        "action": "ai.chat",
+        "entity_type": "candidate",
+        "entity_id": candidate_id,
+        "ip": None,
+        "details": {"provider": result.provider, "model": result.model},
+    }
 
 
 async def begin_turn(session: AsyncSession, chain: ProviderChain, telemetry: Telemetry) -> TurnUsage:
@@ -385,46 +389,20 @@ def _settle(question: ChatMessage, **values: Any) -> None:
         set_committed_value(question, name, value)
 
 
-async def store_reply(session: AsyncSession, question: ChatMessage, result: LLMResult) -> ChatMessage:
-    """The question answered (its lease cleared) and the reply stored: two Core statements."""
-    conn = await session.connection()
-    await conn.execute(_SETTLE_QUESTION, {"question_id": question.id, "status": MessageStatus.OK.value, "error": None})
-    _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
-    return await _insert_message(session, _reply_values(question, result))
-
-
-async def audit_reply(session: AsyncSession, actor_id: int, actor_email: str, reply: ChatMessage) -> None:
-    """AI runs are audited with the provider and model that produced them (who sent what where). The same row
-    `audit.record` writes, as one Core INSERT: the turn needs no `AuditEvent` object back."""
-    conn = await session.connection()
-    await conn.execute(
-        _INSERT_AUDIT,
-        {
-            "at": utcnow(),
-            "actor_id": actor_id,
-            "actor_email": actor_email,
-            "action": "ai.chat",
-            "entity_type": "candidate",
-            "entity_id": reply.candidate_id,
-            "ip": None,
-            "details": {"message_id": reply.id, "provider": reply.provider, "model": reply.model},
-        },
-    )
-
-
 async def mark_failed(session: AsyncSession, question: ChatMessage, failure: AllProvidersFailed | None = None) -> None:
     """The question failed (every provider, or our own error without `failure`); its lease is cleared."""
     error = failure.user_message if failure is not None else INTERNAL_ERROR
     conn = await session.connection()
     if failure is None:
         await conn.execute(
-            _SETTLE_QUESTION, {"question_id": question.id, "status": MessageStatus.FAILED.value, "error": error}
+            chat_sqlite.SETTLE_QUESTION,
+            {"question_id": question.id, "status": MessageStatus.FAILED.value, "error": error},
         )
         _settle(question, status=MessageStatus.FAILED.value, error=error, lease_owner=None, lease_expires_at=None)
         return
     attempts = [a.as_dict() for a in failure.attempts]
     await conn.execute(
-        _SETTLE_FAILED,
+        chat_sqlite.SETTLE_FAILED,
         {"question_id": question.id, "status": MessageStatus.FAILED.value, "error": error, "attempts": attempts},
     )
     _settle(
