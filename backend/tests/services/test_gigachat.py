@@ -95,6 +95,25 @@ async def test_fifty_concurrent_first_requests_make_one_oauth_call(fake: FakeUps
     assert fake.gigachat.max_in_flight <= 10
 
 
+async def test_many_streams_at_once_share_one_token_across_the_sdk_clients(fake: FakeUpstream) -> None:
+    # A company key allowing 40 calls at once: streamed calls are spread over three SDK clients (SHARD_CALLS),
+    # which all use the first client's token.
+    fake.scope = "GIGACHAT_API_B2B"
+    fake.gigachat_concurrency_limit = 1000
+    fake.gigachat.set_default(Fault.hang_before_headers(0.3))  # so that the forty are in flight together
+    service = GigaChatService(gigachat_only(fake, GIGACHAT_SCOPE="GIGACHAT_API_B2B", GIGACHAT_MAX_CONCURRENCY=40))
+    try:
+        answers = await asyncio.gather(*(service.complete(MESSAGES) for _ in range(40)))
+    finally:
+        await service.aclose()
+
+    assert all(answer.startswith("GigaChat: ") for answer in answers)
+    assert fake.gigachat.max_in_flight == 40
+    assert fake.oauth_calls == 1
+    tokens = {request["headers"]["authorization"] for request in fake.gigachat.requests}
+    assert len(tokens) == 1
+
+
 async def test_expired_token_is_refreshed_without_the_user_noticing(fake: FakeUpstream) -> None:
     service = GigaChatService(gigachat_only(fake))
     try:

@@ -135,8 +135,17 @@ def structured_messages(request: LLMRequest, spec: StructuredSpec) -> list[dict[
     return messages
 
 
+SHARD_CALLS = 16
+"""Streamed calls in flight per SDK client at most, when GigaChat allows more at once. httpx's connection pool
+walks every connection it holds at each request's start and end (an expiry check and an idle count per
+connection, so the walk is quadratic in the connections): with 200 answers in flight through one client that
+walk was about 30 % of the server's CPU (bench/README.md). Beyond this many, streamed calls are spread over
+more clients, each with a pool of its own."""
+
+
 class GigaChatService:
-    """One SDK client per service instance; the server builds its own instance inside its event loop."""
+    """One SDK client per service instance (more for streamed calls at high concurrency: `SHARD_CALLS`); the
+    server builds its own instance inside its event loop."""
 
     name = "gigachat"
     title = "GigaChat"
@@ -158,11 +167,40 @@ class GigaChatService:
         reported); streamed calls are cut much earlier by the chain's first-token and idle limits."""
         return self._build_client(max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1))
 
-    def _build_client(self, timeout: float) -> GigaChat:
+    @cached_property
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        # One for every client of the service: loading the CA bundles costs a megabyte or so each time.
+        return build_ssl_context(self.settings)
+
+    @cached_property
+    def _shards(self) -> list[tuple[GigaChat, list[int]]]:
+        """The clients streamed calls go through, each with its count of calls in flight. The first is
+        `client`; the others share its OAuth token (see `stream`), so the process still holds one token."""
+        count = -(-self.max_concurrency // SHARD_CALLS)
+        timeout = max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1)
+        extra = [self._build_client(timeout, connections=SHARD_CALLS) for _ in range(count - 1)]
+        return [(client, [0]) for client in (self.client, *extra)]
+
+    async def _stream_client(self) -> tuple[GigaChat, list[int]]:
+        """The least busy client, its count already taken (the caller gives it back). One other than `client`
+        gets `client`'s current token (refreshed there if it must be) instead of asking OAuth for its own."""
+        shards = self._shards
+        client, in_flight = min(shards, key=lambda shard: shard[1][0]) if len(shards) > 1 else shards[0]
+        in_flight[0] += 1  # before any wait, so that calls arriving meanwhile go to other clients
+        try:
+            if client is not self.client and not client._is_token_usable():
+                await self.client.aget_token()
+                client._access_token = self.client._access_token  # the SDK's cached token (gigachat 0.2.3)
+        except BaseException:
+            in_flight[0] -= 1
+            raise
+        return client, in_flight
+
+    def _build_client(self, timeout: float, connections: int | None = None) -> GigaChat:
         key = self.settings.GIGACHAT_API_KEY
         if key is None:
             raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
-        context = build_ssl_context(self.settings)
+        context = self._ssl_context
         kwargs: dict[str, Any] = {}
         if context is None:
             kwargs["verify_ssl_certs"] = False
@@ -178,7 +216,7 @@ class GigaChatService:
             max_retries=0,
             # httpx's default pool (100 connections, 20 kept alive) would queue calls the limiter allows and
             # reconnect for most of them under load; room for every allowed call, plus OAuth.
-            max_connections=max(100, self.max_concurrency + 2),
+            max_connections=max(100, self.max_concurrency + 2) if connections is None else connections + 2,
             **kwargs,
         )
 
@@ -234,14 +272,18 @@ class GigaChatService:
         model: str | None = None
         usage: Any = None
         try:
-            async for chunk in self.client.astream(payload):
-                model = chunk.model or model
-                usage = getattr(chunk, "usage", None) or usage
-                for choice in chunk.choices:
-                    if choice.delta.content:
-                        yield Delta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+            client, in_flight = await self._stream_client()
+            try:
+                async for chunk in client.astream(payload):
+                    model = chunk.model or model
+                    usage = getattr(chunk, "usage", None) or usage
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            yield Delta(choice.delta.content)
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+            finally:
+                in_flight[0] -= 1
         except Exception as exc:
             raise translate_error(exc) from None
         finish = finish_event(finish_reason, model, usage)
@@ -302,8 +344,9 @@ class GigaChatService:
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:
-            await self.client.aclose()
-            self.client.close()
+            for client, _ in self.__dict__.get("_shards", [(self.client, None)]):
+                await client.aclose()
+                client.close()
 
     def _payload(self, messages: Sequence[Mapping[str, Any]], temperature: float, max_tokens: int) -> dict[str, Any]:
         return {
