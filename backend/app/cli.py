@@ -59,15 +59,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app.main import create_served_app
 
     common = {"host": args.host, "port": args.port, "log_config": None, "proxy_headers": True}
     if args.workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_served_app(settings), **common)
     else:
         # Each worker process builds its own app from the same environment; they share the database, so
         # the GigaChat limit, breaker, quota and turn leases hold across all of them.
-        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **common)
+        uvicorn.run("app.main:create_served_app", factory=True, workers=args.workers, **common)
     return 0
 
 

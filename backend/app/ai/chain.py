@@ -183,6 +183,7 @@ class ProviderChain:
 
     async def aclose(self) -> None:
         for s in self.slots:
+            await s.limiter.aclose()
             await s.provider.aclose()
 
     async def complete(self, request: LLMRequest) -> LLMResult:

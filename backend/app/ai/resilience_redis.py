@@ -357,6 +357,9 @@ class RedisLimiter:
         self._wake = backend.key("limiter", provider, "wake")
         self.in_flight = 0
 
+    async def aclose(self) -> None:
+        await self.fallback.aclose()
+
     @asynccontextmanager
     async def slot(self, background: bool = False) -> AsyncIterator[float]:
         started = time.monotonic()
