@@ -61,7 +61,7 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(settings)
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(10_000, 10, 10)
     return app
 
 

@@ -203,8 +203,16 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
     """The candidate as a turn needs it, with its vacancy and latest analysis for the prompt: one query of plain
     columns (the ORM load of the whole card and a second query for the context cost a round trip and the
     identity map). NotFound if there is none."""
-    conn = await session.connection()
-    row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not session.in_transaction():
+        # A turn's first statement: read on a connection in autocommit, so no BEGIN and COMMIT round trips
+        # around one SELECT (the request's session then has nothing to commit).
+        async with engine.connect() as own:
+            conn = await own.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
+    else:
+        conn = await session.connection()
+        row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
     if row is None:
         raise NotFound(candidates.NOT_FOUND)
     return row
