@@ -204,9 +204,10 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
     columns (the ORM load of the whole card and a second query for the context cost a round trip and the
     identity map). NotFound if there is none."""
     engine = session.bind
-    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not session.in_transaction():
-        # A turn's first statement: read on a connection in autocommit, so no BEGIN and COMMIT round trips
-        # around one SELECT (the request's session then has nothing to commit).
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+        # On a connection of its own in autocommit: no BEGIN and COMMIT round trips around one SELECT (and the
+        # request's session, holding no connection, has nothing to send at its commit). No route changes the
+        # candidate before this read, so the request's own transaction would not see anything else.
         async with engine.connect() as own:
             conn = await own.execution_options(isolation_level="AUTOCOMMIT")
             row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
