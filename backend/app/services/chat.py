@@ -204,10 +204,12 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
     columns (the ORM load of the whole card and a second query for the context cost a round trip and the
     identity map). NotFound if there is none."""
     engine = session.bind
-    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not _holds_connection(session):
         # On a connection of its own in autocommit: no BEGIN and COMMIT round trips around one SELECT (and the
         # request's session, holding no connection, has nothing to send at its commit). No route changes the
-        # candidate before this read, so the request's own transaction would not see anything else.
+        # candidate before this read, so the request's own transaction would not see anything else. Only when
+        # the session holds no connection: a request waiting for a second one while holding a first could,
+        # with enough such requests at once, leave the pool with none to hand out.
         async with engine.connect() as own:
             conn = await own.execution_options(isolation_level="AUTOCOMMIT")
             row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
@@ -217,6 +219,12 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
     if row is None:
         raise NotFound(candidates.NOT_FOUND)
     return row
+
+
+def _holds_connection(session: AsyncSession) -> bool:
+    """Whether the session has checked out a connection (a read of the login on a cache miss, a write)."""
+    transaction = session.sync_session.get_transaction()
+    return transaction is not None and bool(transaction._connections)  # SQLAlchemy 2.1's checked-out connections
 
 
 async def build_request(session: AsyncSession, settings: Settings, candidate: Row[Any], question_id: int) -> LLMRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tests.utils.app import (
     read_sse,
     wait_until,
 )
+from tests.utils.chat import ask
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -88,6 +90,21 @@ async def test_history_is_trimmed_to_the_budget(start_app: StartApp, fake: FakeU
     messages = fake.gigachat.requests[-1]["json"]["messages"]
     assert len(messages) == 1 + 3
     assert messages[-1]["content"] == "Вопрос 3"
+
+
+async def test_more_turns_at_once_than_database_connections_are_all_answered(start_app: StartApp) -> None:
+    # Every request looks its login up (no cache) on the request's connection; the turn must not then wait for
+    # a second one while holding the first, or a burst bigger than the pool would leave none to hand out.
+    api = await start_app(DATABASE_POOL_SIZE=2, DATABASE_MAX_OVERFLOW=0, AUTH_CACHE_SECONDS=0)
+    candidate = await create_candidate(api.client)
+
+    async with asyncio.timeout(20):  # the pool's own wait is 30 s: fail here first, clearly
+        answers = await asyncio.gather(
+            *(ask(api.client, candidate["id"], f"Вопрос {i}", "stream" if i % 2 else "blocking") for i in range(8))
+        )
+
+    assert all(answer.reply is not None for answer in answers)
+    assert len(await history(api.client, candidate["id"])) == 16
 
 
 async def test_assistant_message_is_stored_as_given_without_ai(api: RunningApp, fake: FakeUpstream) -> None:
