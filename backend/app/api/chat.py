@@ -57,9 +57,24 @@ async def read_history(
 ) -> Response:
     """The candidate's chat, oldest first (ties by id); `limit`/`before_id` page back through it."""
     messages = await chat_service.history(session, candidate_id, limit=limit, before_id=before_id)
-    # Serialised as is, not validated again into `ChatMessagePublic` (the documented shape): the rows have its
-    # fields and types, and orjson writes times as pydantic does (UTC as `Z`).
-    return Response(orjson.dumps(messages, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return _json(messages)
+
+
+def _json(content: Any, status_code: int = status.HTTP_200_OK) -> Response:
+    # Serialised as is, not validated again into the documented model (`response_model`): the service hands
+    # over its fields and types, and orjson writes times as pydantic does (UTC as `Z`).
+    return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), status_code, media_type="application/json")
+
+
+def _turn(question: ChatMessage | None, reply: ChatMessage) -> Response:
+    """A stored turn as `ChatTurnPublic`, 201."""
+    return _json(
+        {
+            "user_message": chat_service.public(question) if question is not None else None,
+            "assistant_message": chat_service.public(reply),
+        },
+        status.HTTP_201_CREATED,
+    )
 
 
 async def _answer(
@@ -72,7 +87,7 @@ async def _answer(
     request: LLMRequest,
     turn: TurnUsage,
     user: User,
-) -> ChatTurnPublic | JSONResponse:
+) -> Response:
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
     # sweeper fails it visibly. The outcome is stored with its usage in a transaction of its own.
@@ -92,10 +107,7 @@ async def _answer(
     reply = await chat_service.finish_turn(
         session_factory, question, result, actor=(user.id, user.email), telemetry=telemetry, turn=turn
     )
-    return ChatTurnPublic(
-        user_message=ChatMessagePublic.model_validate(question),
-        assistant_message=ChatMessagePublic.model_validate(reply),
-    )
+    return _turn(question, reply)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
@@ -108,13 +120,13 @@ async def post_message(
     telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
-) -> ChatTurnPublic | JSONResponse:
+) -> Response:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
     candidate = await chat_service.load_candidate(session, body.candidate_id)
     if Role(body.role) == Role.ASSISTANT:
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
-        return ChatTurnPublic(user_message=None, assistant_message=ChatMessagePublic.model_validate(message))
+        return _turn(None, message)
     question, request, turn = await chat_service.store_question(
         session, settings, chain, telemetry, leases, candidate, content
     )
@@ -137,7 +149,7 @@ async def regenerate(
     telemetry: TelemetryDep,
     settings: SettingsDep,
     leases: TurnLeasesDep,
-) -> ChatTurnPublic | JSONResponse:
+) -> Response:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
     leases.claim(question)  # flushed with the status change
@@ -149,7 +161,7 @@ async def regenerate(
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data, option=orjson.OPT_UTC_Z) + b"\n\n"
 
 
 @router.post(
@@ -177,7 +189,7 @@ async def stream_message(
     candidate = await chat_service.load_candidate(session, body.candidate_id)
     if Role(body.role) == Role.ASSISTANT:
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
-        stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
+        stored = chat_service.public(message)
         await session.commit()
 
         async def stored_only() -> AsyncIterator[bytes]:
@@ -188,7 +200,7 @@ async def stream_message(
     message, llm_request, turn = await chat_service.store_question(
         session, settings, chain, telemetry, leases, candidate, content
     )
-    stored = ChatMessagePublic.model_validate(message).model_dump(mode="json")
+    stored = chat_service.public(message)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.
     await session.commit()

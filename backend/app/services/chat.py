@@ -73,14 +73,22 @@ async def history(
     else:
         newest = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
         rows = list(reversed((await conn.execute(newest)).all()))
-    messages = [dict(zip(_PUBLIC_FIELDS, row, strict=True)) for row in rows]
-    for message in messages:
-        if message["attempts"]:
-            message["attempts"] = [
-                {"provider": a["provider"], "error": a["error"], "detail": a.get("detail", "")}
-                for a in message["attempts"]
-            ]
-    return messages
+    return [_shaped(dict(zip(_PUBLIC_FIELDS, row, strict=True))) for row in rows]
+
+
+def public(message: ChatMessage) -> dict[str, Any]:
+    """A message as `ChatMessagePublic` shows it, as a plain dict for orjson (`OPT_UTC_Z`): a turn's messages
+    are values this module wrote, and validating them again into the model cost more than storing them."""
+    return _shaped({name: getattr(message, name) for name in _PUBLIC_FIELDS})
+
+
+def _shaped(message: dict[str, Any]) -> dict[str, Any]:
+    # `attempts` as `ProviderAttempt`: the three fields, whatever else an older row kept.
+    if message["attempts"]:
+        message["attempts"] = [
+            {"provider": a["provider"], "error": a["error"], "detail": a.get("detail", "")} for a in message["attempts"]
+        ]
+    return message
 
 
 # The turn's own statements (`chat_sqlite`) run as Core statements on the session's connection: the same
@@ -471,7 +479,7 @@ async def run_streamed_turn(
                         break  # closing the stream reports the winning call to the turn's accounting
         assert result is not None, "chain stream ended without Done"
         reply = await finish_turn(session_factory, question, result, actor=actor, telemetry=telemetry, turn=turn)
-        emit("done", {"assistant_message": ChatMessagePublic.model_validate(reply).model_dump(mode="json")})
+        emit("done", {"assistant_message": public(reply)})
     except AllProvidersFailed as failure:
         async with session_factory() as session, session.begin():
             await mark_failed(session, question, failure)
