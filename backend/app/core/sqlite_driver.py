@@ -16,6 +16,7 @@ PostgreSQL runs them in a single statement (app/services/chat_pg.py).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import sqlite3
 import weakref
@@ -152,6 +153,9 @@ _compiled: weakref.WeakKeyDictionary[Dialect, dict[tuple[int, tuple[str, ...]], 
 )
 
 
+_write_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 def _compile(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -> _Compiled:
     cache = _compiled.setdefault(dialect, {})
     key = (id(statement), keys)
@@ -200,6 +204,7 @@ async def in_one_trip(conn: AsyncConnection, work: Callable[[Statements], T]) ->
     uncommitted writes of its own: they would be committed with these."""
     driver = cast(aiosqlite.Connection, (await conn.get_raw_connection()).driver_connection)
     dialect = conn.dialect
+    lock = _write_locks.setdefault(conn.sync_engine, asyncio.Lock())
 
     def trip(db: sqlite3.Connection) -> T:
         try:
@@ -211,6 +216,9 @@ async def in_one_trip(conn: AsyncConnection, work: Callable[[Statements], T]) ->
         return result
 
     try:
-        return await driver._execute(trip, driver._conn)  # type: ignore[no-any-return,no-untyped-call]
+        # One at a time per process: SQLite has one writer, and two trips racing for its lock would have the
+        # loser poll for it (the busy handler's sleeps of 1 to 100 ms) instead of waiting here for its turn.
+        async with lock:
+            return await driver._execute(trip, driver._conn)  # type: ignore[no-any-return,no-untyped-call]
     except sqlite3.Error as error:
         raise DBAPIError.instance(None, None, error, sqlite3.Error, hide_parameters=True) from error
