@@ -53,11 +53,12 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     set for a long-lived server.
 
     The objects built so far (modules, routes, schemas, table metadata) live as long as the process, so they
-    are frozen out of the collector's scans; and the youngest generation is collected after 20,000 new objects
-    instead of 700. A turn makes a few thousand short-lived objects, so with the defaults a collection ran every
-    turn or so, each walking objects that a turn of 50 in flight keeps alive: 0.3–0.6 ms of the turn's CPU
-    (bench/README.md). Not done in `create_app`: tests build many apps in one process, and frozen garbage would
-    never be freed there."""
+    are frozen out of the collector's scans; and the youngest generation is collected after 10,000 new objects
+    instead of 700 (the older ones at Python's usual ratios, so cyclic garbage is still freed soon: with 50 and
+    100 there, the peak with 200 open streams was 5 MB higher in a run). A turn makes a few thousand
+    short-lived objects, so with the defaults a collection ran about every turn, walking what 50 turns in flight
+    keep alive: 0.3–0.6 ms of a turn's CPU (bench/README.md). Not done in `create_app`: tests build many apps in
+    one process, and frozen garbage would never be freed there."""
     app = create_app(settings)
     gc.collect()
     gc.freeze()
