@@ -165,7 +165,7 @@ class GigaChatService:
         network phase, and a non-streamed structured reply sends nothing until the whole document is ready,
         so it waits as long as the chain allows (plus a second, so the chain's own deadline is the one
         reported); streamed calls are cut much earlier by the chain's first-token and idle limits."""
-        return self._build_client(max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1))
+        return self._build_client()
 
     @cached_property
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -177,8 +177,7 @@ class GigaChatService:
         """The clients streamed calls go through, each with its count of calls in flight. The first is
         `client`; the others share its OAuth token (see `stream`), so the process still holds one token."""
         count = -(-self.max_concurrency // SHARD_CALLS)
-        timeout = max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1)
-        extra = [self._build_client(timeout, connections=SHARD_CALLS) for _ in range(count - 1)]
+        extra = [self._build_client(connections=SHARD_CALLS) for _ in range(count - 1)]
         return [(client, [0]) for client in (self.client, *extra)]
 
     async def _stream_client(self) -> tuple[GigaChat, list[int]]:
@@ -196,7 +195,7 @@ class GigaChatService:
             raise
         return client, in_flight
 
-    def _build_client(self, timeout: float, connections: int | None = None) -> GigaChat:
+    def _build_client(self, connections: int | None = None) -> GigaChat:
         key = self.settings.GIGACHAT_API_KEY
         if key is None:
             raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
@@ -212,7 +211,7 @@ class GigaChatService:
             credentials=key.get_secret_value(),
             scope=self.settings.GIGACHAT_SCOPE.value,
             model=self.settings.GIGACHAT_MODEL,
-            timeout=timeout,
+            timeout=max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1),
             max_retries=0,
             # httpx's default pool (100 connections, 20 kept alive) would queue calls the limiter allows and
             # reconnect for most of them under load; room for every allowed call, plus OAuth.
