@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.config import Settings
@@ -36,22 +36,22 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 async def create_postgres_database(admin_url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
     url = make_url(admin_url).set(drivername="postgresql+asyncpg")
     name = f"nexus_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
+    await _admin_statement(url, f'CREATE DATABASE "{name}"')
 
     async def drop() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            await engine.dispose()
+        await _admin_statement(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+async def _admin_statement(url: URL, sql: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction: an autocommit engine of its own, gone afterwards.
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
 
 
 @dataclass
