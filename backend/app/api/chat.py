@@ -123,12 +123,12 @@ async def post_message(
 ) -> Response:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await chat_service.load_candidate(session, body.candidate_id)
     if Role(body.role) == Role.ASSISTANT:
+        candidate = await chat_service.load_candidate(session, body.candidate_id)
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
         return _turn(None, message)
     question, request, turn = await chat_service.store_question(
-        session, settings, chain, telemetry, leases, candidate, content
+        session, settings, chain, telemetry, leases, body.candidate_id, content
     )
     return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
 
@@ -186,8 +186,8 @@ async def stream_message(
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
     content = chat_service.validate_content(body.content, settings)
-    candidate = await chat_service.load_candidate(session, body.candidate_id)
     if Role(body.role) == Role.ASSISTANT:
+        candidate = await chat_service.load_candidate(session, body.candidate_id)
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
         stored = chat_service.public(message)
         await session.commit()
@@ -198,7 +198,7 @@ async def stream_message(
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     message, llm_request, turn = await chat_service.store_question(
-        session, settings, chain, telemetry, leases, candidate, content
+        session, settings, chain, telemetry, leases, body.candidate_id, content
     )
     stored = chat_service.public(message)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
@@ -168,9 +168,25 @@ def _compile(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) 
     return found
 
 
+_result_types: weakref.WeakKeyDictionary[Dialect, dict[int, list[Callable[[Any], Any] | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _result_processors(dialect: Dialect, statement: Select[Any]) -> list[Callable[[Any], Any] | None]:
+    cache = _result_types.setdefault(dialect, {})
+    found = cache.get(id(statement))
+    if found is None:
+        found = cache[id(statement)] = [
+            column.type.result_processor(dialect, None) for column in statement.selected_columns
+        ]
+    return found
+
+
 class Statements:
     """Core statements run on a sqlite3 connection, on its own thread: what a function given to `in_one_trip`
-    uses. Rows come back as plain tuples (no result types are processed: use it for ids, counts and text)."""
+    uses. Rows come back as plain tuples: `all` and `scalar` process no result types (use them for ids, counts
+    and text), `first` does."""
 
     def __init__(self, db: sqlite3.Connection, dialect: Dialect) -> None:
         self._db = db
@@ -188,6 +204,14 @@ class Statements:
             return cursor.fetchall()
         finally:
             cursor.close()
+
+    def first(self, statement: Select[Any], values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a SELECT, its values processed by the columns' types (JSON decoded), or None."""
+        rows = self.all(statement, values)
+        if not rows:
+            return None
+        processors = _result_processors(self._dialect, statement)
+        return tuple(v if process is None else process(v) for v, process in zip(rows[0], processors, strict=True))
 
     def scalar(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
         rows = self.all(statement, values)

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 from contextlib import aclosing
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -23,7 +23,7 @@ from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.sqlite_driver import in_one_trip
-from app.models import Analysis, Candidate, ChatMessage, MessageStatus, Role, Vacancy, utcnow
+from app.models import ChatMessage, MessageStatus, Role, utcnow
 from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import candidates, chat_pg, chat_sqlite
 from app.services.privacy import neutralise_delimiters, redact_contacts
@@ -137,9 +137,24 @@ async def get_user_message_or_404(session: AsyncSession, candidate_id: int, mess
     return message
 
 
-def _profile(candidate: Row[Any], settings: Settings) -> str:
-    """`candidate`: a row of `load_candidate` (profile, vacancy and latest analysis in one)."""
-    context = candidate
+class TurnCandidate(NamedTuple):
+    """The candidate as a turn's prompt needs it: profile, vacancy and latest analysis (`chat_sqlite.TURN_CANDIDATE`
+    and the same columns of `chat_pg.question_statement`)."""
+
+    id: int
+    full_name: str
+    position: str | None
+    skills: list[str]
+    stage: str
+    resume_text: str | None
+    analysis: dict[str, Any] | None
+    title: str | None
+    requirements: str | None
+    key_skills: list[str] | None
+
+
+def _profile(candidate: TurnCandidate, settings: Settings) -> str:
+    """The profile, vacancy and latest analysis as the system prompt shows them."""
     # Contacts (email, phone, links) never go to a model: the assistant does not need them.
     lines = [f"Кандидат: {candidate.full_name}"]
     if candidate.position:
@@ -147,14 +162,14 @@ def _profile(candidate: Row[Any], settings: Settings) -> str:
     if candidate.skills:
         lines.append(f"Навыки: {redact_contacts(', '.join(candidate.skills))}")
     lines.append(f"Этап подбора: {candidate.stage}")
-    if context.title is not None:
-        lines.append(f"Вакансия: {context.title}")
-        if context.requirements:
-            lines.append(f"Требования вакансии: {_clip(context.requirements, VACANCY_CHARS)}")
-        if context.key_skills:
-            lines.append(f"Ключевые навыки вакансии: {', '.join(context.key_skills)}")
-    if context.analysis is not None:
-        document = AnalysisResult.model_validate(context.analysis)
+    if candidate.title is not None:
+        lines.append(f"Вакансия: {candidate.title}")
+        if candidate.requirements:
+            lines.append(f"Требования вакансии: {_clip(candidate.requirements, VACANCY_CHARS)}")
+        if candidate.key_skills:
+            lines.append(f"Ключевые навыки вакансии: {', '.join(candidate.key_skills)}")
+    if candidate.analysis is not None:
+        document = AnalysisResult.model_validate(candidate.analysis)
         lines.append(
             f"Последний анализ ИИ (совет, не решение): соответствие {document.fit_score}/100. "
             f"{document.summary} Рекомендация: {document.recommendation}"
@@ -180,37 +195,10 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-_LATEST_ANALYSIS = (
-    select(Analysis.result)
-    .where(Analysis.candidate_id == Candidate.id)
-    .order_by(Analysis.created_at.desc(), Analysis.id.desc())
-    .limit(1)
-    .correlate(Candidate)
-    .scalar_subquery()
-)
-_TURN_CANDIDATE = (
-    select(
-        Candidate.id,
-        Candidate.full_name,
-        Candidate.position,
-        Candidate.skills,
-        Candidate.stage,
-        Candidate.resume_text,
-        _LATEST_ANALYSIS.label("analysis"),
-        Vacancy.title,
-        Vacancy.requirements,
-        Vacancy.key_skills,
-    )
-    .select_from(Candidate)
-    .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
-    .where(Candidate.id == bindparam("candidate_id"))
-)
-
-
-async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
+async def load_candidate(session: AsyncSession, candidate_id: int) -> TurnCandidate:
     """The candidate as a turn needs it, with its vacancy and latest analysis for the prompt: one query of plain
     columns (the ORM load of the whole card and a second query for the context cost a round trip and the
-    identity map). NotFound if there is none."""
+    identity map). NotFound if there is none. (A new question reads it in its own write: `store_question`.)"""
     engine = session.bind
     if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not _holds_connection(session):
         # On a connection of its own in autocommit: no BEGIN and COMMIT round trips around one SELECT (and the
@@ -220,13 +208,13 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> Row[Any]:
         # with enough such requests at once, leave the pool with none to hand out.
         async with engine.connect() as own:
             conn = await own.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
+            row = (await conn.execute(chat_sqlite.TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
     else:
         conn = await session.connection()
-        row = (await conn.execute(_TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
+        row = (await conn.execute(chat_sqlite.TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
     if row is None:
         raise NotFound(candidates.NOT_FOUND)
-    return row
+    return TurnCandidate(*row)
 
 
 def _holds_connection(session: AsyncSession) -> bool:
@@ -235,7 +223,9 @@ def _holds_connection(session: AsyncSession) -> bool:
     return transaction is not None and bool(transaction._connections)  # SQLAlchemy 2.1's checked-out connections
 
 
-async def build_request(session: AsyncSession, settings: Settings, candidate: Row[Any], question_id: int) -> LLMRequest:
+async def build_request(
+    session: AsyncSession, settings: Settings, candidate: TurnCandidate, question_id: int
+) -> LLMRequest:
     """System prompt with the profile, vacancy and latest analysis, then the latest turns up to the question,
     trimmed to the context budget."""
     conn = await session.connection()
@@ -248,7 +238,7 @@ async def build_request(session: AsyncSession, settings: Settings, candidate: Ro
     return _request(settings, candidate, [(row.role, row.content) for row in recent])
 
 
-def _request(settings: Settings, candidate: Row[Any], recent: list[tuple[str, str]]) -> LLMRequest:
+def _request(settings: Settings, candidate: TurnCandidate, recent: list[tuple[str, str]]) -> LLMRequest:
     """The prompt from the candidate's row and the latest messages (role, content), newest first."""
     system = f"{SYSTEM_PROMPT}\n\n{_profile(candidate, settings)}"
     budget = settings.CHAT_CONTEXT_CHARS - len(system)
@@ -274,17 +264,17 @@ async def store_question(
     chain: ProviderChain,
     telemetry: Telemetry,
     leases: TurnLeases,
-    candidate: Row[Any],
+    candidate_id: int,
     content: str,
 ) -> tuple[ChatMessage, LLMRequest, TurnUsage]:
     """The turn's first write: the user's question, pending and owned by this process under a lease, with the
-    quota reservation of the turn; and the prompt. It is durable when this returns, before any provider is
-    called.
+    quota reservation of the turn; and the prompt, from the candidate read in the same trip. It is durable when
+    this returns, before any provider is called. NotFound, with nothing written, if there is no such candidate.
 
     One trip to the database: on PostgreSQL one statement (`chat_pg.question_statement`), on SQLite the
     statements of `chat_sqlite.question_writes` and their COMMIT on the connection's thread."""
     values: dict[str, Any] = {
-        "candidate_id": candidate.id,
+        "candidate_id": candidate_id,
         "role": Role.USER.value,
         "content": content,
         "created_at": utcnow(),
@@ -297,17 +287,21 @@ async def store_question(
     if session.get_bind().dialect.name != "postgresql":
         # On the session's connection: its transaction is empty now, and SQLite's write lock is taken and let
         # go inside the one trip (the daily counter it updates is every turn's).
-        question_id, recent, counts = await in_one_trip(
+        written = await in_one_trip(
             await session.connection(),
             chat_sqlite.question_writes(
                 values, history=settings.CHAT_HISTORY_MESSAGES, day=today(), reservations=reservations
             ),
         )
         await session.commit()  # the session's own (empty) transaction; no trip to the database
+        if written is None:
+            raise NotFound(candidates.NOT_FOUND)
+        row, question_id, recent, counts = written
+        candidate = TurnCandidate(*row)
         question = ChatMessage(id=question_id, **values)
         return question, _request(settings, candidate, recent), telemetry.turn_begun(counts)
     sql, params = chat_pg.question_statement(
-        candidate_id=candidate.id,
+        candidate_id=candidate_id,
         content=content,
         created_at=values["created_at"],
         lease=lease,
@@ -323,8 +317,12 @@ async def store_question(
     async with engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         row = await driver.fetchrow(sql, *params)
+    if row is None:
+        raise NotFound(candidates.NOT_FOUND)
+    candidate = TurnCandidate(*row[-chat_pg.CANDIDATE_COLUMNS :])
     question = ChatMessage(id=row[0], **values)
-    recent = [(Role.USER.value, content), *chat_pg.recent_history(row[-1])]
+    history = row[len(reservations) + 1]
+    recent = [(Role.USER.value, content), *chat_pg.recent_history(history)]
     counts = {provider: row[1 + i] for i, (provider, _) in enumerate(reservations)}
     return question, _request(settings, candidate, recent), telemetry.turn_begun(counts)
 

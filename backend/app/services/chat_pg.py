@@ -32,6 +32,17 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
+# The candidate as `chat_sqlite.TURN_CANDIDATE` reads it (the same columns, in the order of
+# `chat.TurnCandidate`), as a CTE of `question_statement`; `{candidate}` is its id's placeholder.
+_CANDIDATE = (
+    "tc AS (SELECT c.id, c.full_name, c.position, c.skills, c.stage, c.resume_text, "
+    "(SELECT a.result FROM analyses a WHERE a.candidate_id = c.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) "
+    "AS analysis, v.title, v.requirements, v.key_skills "
+    "FROM candidates c LEFT OUTER JOIN vacancies v ON v.id = c.vacancy_id WHERE c.id = {candidate})"
+)
+CANDIDATE_COLUMNS = 10
+
+
 def question_statement(
     *,
     candidate_id: int,
@@ -42,20 +53,23 @@ def question_statement(
     reservations: list[tuple[str, int]],
     history: int,
 ) -> tuple[str, list[Any]]:
-    """The question stored (pending, under this process's lease), each limited provider's request reserved
-    (the same conditional upsert as `telemetry._reserve`: the row lock makes it exact across instances), and
-    the `history` messages before the question for the prompt, newest first.
+    """The candidate read for the prompt; the question stored (pending, under this process's lease), each
+    limited provider's request reserved (the same conditional upsert as `telemetry._reserve`: the row lock
+    makes it exact across instances), and the `history` messages before the question for the prompt, newest
+    first. Every write selects from the candidate's row, so with no such candidate nothing is written.
 
-    Returns one row: the question's id, then one count per reservation (NULL: the limit was reached), then the
-    history as a JSON array of [role, content]. The history is read from the statement's snapshot, which does
-    not contain the question itself."""
+    Returns one row, or none if there is no such candidate: the question's id, then one count per reservation
+    (NULL: the limit was reached), then the history as a JSON array of [role, content], then the candidate's
+    `CANDIDATE_COLUMNS` columns. The history is read from the statement's snapshot, which does not contain the
+    question itself."""
     p = _Params()
     candidate = p(candidate_id, "integer")
     ctes = [
+        _CANDIDATE.format(candidate=candidate),
         "m AS (INSERT INTO chat_messages (candidate_id, role, content, created_at, status, lease_owner, "
-        f"lease_expires_at) VALUES ({candidate}, '{Role.USER.value}', {p(content, 'text')}, "
+        f"lease_expires_at) SELECT tc.id, '{Role.USER.value}', {p(content, 'text')}, "
         f"{p(created_at, 'timestamptz')}, '{MessageStatus.PENDING.value}', {p(lease[0], 'text')}, "
-        f"{p(lease[1], 'timestamptz')}) RETURNING id)"
+        f"{p(lease[1], 'timestamptz')} FROM tc RETURNING id)",
     ]
     columns = ["(SELECT id FROM m)"]
     if reservations:
@@ -63,7 +77,7 @@ def question_statement(
         for i, (provider, limit) in enumerate(reservations):
             ctes.append(
                 f"u{i} AS (INSERT INTO provider_usage (day, provider, requests, failures, prompt_tokens, "
-                f"completion_tokens) VALUES ({today}, {p(provider, 'text')}, 1, 0, 0, 0) "
+                f"completion_tokens) SELECT {today}, {p(provider, 'text')}, 1, 0, 0, 0 FROM tc "
                 "ON CONFLICT (day, provider) DO UPDATE SET requests = provider_usage.requests + 1 "
                 f"WHERE provider_usage.requests < {p(limit, 'integer')} RETURNING requests)"
             )
@@ -73,7 +87,8 @@ def question_statement(
         f"(SELECT id, role, content, created_at FROM chat_messages WHERE candidate_id = {candidate} "
         f"ORDER BY created_at DESC, id DESC LIMIT {p(history, 'integer')}) h)"
     )
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}", p.values
+    columns.append("tc.*")
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)} FROM tc", p.values
 
 
 def recent_history(value: str | list[list[str]] | None) -> list[tuple[str, str]]:

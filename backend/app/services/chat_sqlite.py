@@ -21,7 +21,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 
 from app.ai.telemetry import usage_statements
 from app.core.sqlite_driver import Statements
-from app.models import AuditEvent, ChatMessage, MessageStatus
+from app.models import Analysis, AuditEvent, Candidate, ChatMessage, MessageStatus, Vacancy
 
 MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
@@ -46,26 +46,59 @@ RECENT = (
     .limit(bindparam("limit"))
 )
 
-QuestionWritten = tuple[int, list[tuple[str, str]], dict[str, int | None]]
+_LATEST_ANALYSIS = (
+    select(Analysis.result)
+    .where(Analysis.candidate_id == Candidate.id)
+    .order_by(Analysis.created_at.desc(), Analysis.id.desc())
+    .limit(1)
+    .correlate(Candidate)
+    .scalar_subquery()
+)
+# The candidate as a turn's prompt needs it, with its vacancy and latest analysis: one query of plain columns,
+# in the order of `chat.TurnCandidate` (`chat_pg.question_statement` reads the same columns on PostgreSQL).
+TURN_CANDIDATE = (
+    select(
+        Candidate.id,
+        Candidate.full_name,
+        Candidate.position,
+        Candidate.skills,
+        Candidate.stage,
+        Candidate.resume_text,
+        _LATEST_ANALYSIS.label("analysis"),
+        Vacancy.title,
+        Vacancy.requirements,
+        Vacancy.key_skills,
+    )
+    .select_from(Candidate)
+    .outerjoin(Vacancy, Vacancy.id == Candidate.vacancy_id)
+    .where(Candidate.id == bindparam("candidate_id"))
+)
+
+# The candidate's row (`TURN_CANDIDATE`), the question's id, the history and the reservation counts.
+QuestionWritten = tuple[tuple[Any, ...], int, list[tuple[str, str]], dict[str, int | None]]
 
 
 def question_writes(
     values: dict[str, Any], *, history: int, day: date, reservations: list[tuple[str, int]]
-) -> Callable[[Statements], QuestionWritten]:
-    """The question stored (pending, under this process's lease), the latest `history` messages up to it for
-    the prompt (newest first), and each limited provider's request reserved (the conditional upsert of
-    `telemetry`; SQLite's single writer makes it exact across instances). Returns the question's id, the
-    history as (role, content) and the new count per reservation (None: the limit was reached)."""
+) -> Callable[[Statements], QuestionWritten | None]:
+    """The candidate read for the prompt; then the question stored (pending, under this process's lease), the
+    latest `history` messages up to it for the prompt (newest first), and each limited provider's request
+    reserved (the conditional upsert of `telemetry`; SQLite's single writer makes it exact across instances).
+    Returns the candidate's row, the question's id, the history as (role, content) and the new count per
+    reservation (None: the limit was reached); None, with nothing written, if there is no such candidate."""
     reserve, _ = usage_statements("sqlite")
 
-    def work(db: Statements) -> QuestionWritten:
+    def work(db: Statements) -> QuestionWritten | None:
+        candidate = db.first(TURN_CANDIDATE, {"candidate_id": values["candidate_id"]})
+        if candidate is None:
+            return None
         question_id: int = db.scalar(INSERT_MESSAGE, values)
         recent = db.all(RECENT, {"candidate_id": values["candidate_id"], "question_id": question_id, "limit": history})
         counts = {
             provider: db.scalar(reserve, {"day": day, "provider": provider, "limit": limit})
             for provider, limit in reservations
         }
-        return question_id, [(role, content) for role, content in recent], counts
+        return candidate, question_id, [(role, content) for role, content in recent], counts
 
     return work
 
