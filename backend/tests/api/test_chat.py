@@ -165,6 +165,27 @@ async def test_bad_input_gets_a_clear_error_and_no_ai_call(
     assert await history(api.client, candidate["id"]) == []
 
 
+async def test_a_question_about_a_missing_candidate_writes_nothing_and_reserves_no_quota(
+    start_app: StartApp, fake: FakeUpstream, database: Database
+) -> None:
+    # The question's write reads the candidate itself: with none, neither the message nor the quota reservation
+    # that goes with it may be stored (a 404 that still used up a request of the day would be a lost request).
+    api = await start_app(GIGACHAT_DAILY_LIMIT=5)
+    body = {"candidate_id": 99999, "role": "user", "content": "Есть опыт с Kafka?"}
+
+    blocking = await api.client.post("/api/chat/", json=body)
+    streamed = await api.client.post("/api/chat/stream", json=body)
+
+    for response in (blocking, streamed):
+        assert response.status_code == 404 and response.json()["detail"] == "Кандидат не найден"
+    assert fake.gigachat.request_count == 0
+    assert await database.scalar("SELECT count(*) FROM chat_messages") == 0
+    assert await database.scalar("SELECT count(*) FROM provider_usage") == 0
+    candidate = await create_candidate(api.client)
+    assert (await post_user(api.client, candidate["id"], "А теперь?")).status_code == 201
+    assert await database.scalar("SELECT requests FROM provider_usage WHERE provider = 'gigachat'") == 1
+
+
 async def test_malformed_json_is_a_422(api: RunningApp) -> None:
     response = await api.client.post("/api/chat/", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
