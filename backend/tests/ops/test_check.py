@@ -132,3 +132,19 @@ async def test_service_without_the_ca_reports_tls(tls_fake: FakeUpstream) -> Non
         await service.aclose()
     assert caught.value.kind is ErrorKind.TLS and "CERTIFICATE_VERIFY_FAILED" in caught.value.describe()
     assert tls_fake.oauth_calls == 0
+
+
+async def test_service_reports_tls_of_the_chat_api_itself(
+    tls_fake: FakeUpstream, fake: FakeUpstream, ca: ThrowawayCA
+) -> None:
+    # OAuth verified, but the API host's certificate is not trusted: the streamed call itself (aiohttp under
+    # the SDK) must say TLS, with the advice, not "timeout", and send nothing.
+    settings = _tls_settings(tls_fake, GIGACHAT_AUTH_URL=fake.gigachat_auth_url, GIGACHAT_API_KEY=fake.credentials)
+    service = GigaChatService(settings)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await service.complete(PROBE)
+    finally:
+        await service.aclose()
+    assert caught.value.kind is ErrorKind.TLS and "НУЦ Минцифры" in caught.value.describe()
+    assert fake.oauth_calls == 1 and tls_fake.gigachat.request_count == 0
