@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from app.ai.errors import ErrorKind, ProviderError
+from app.ai.errors import ErrorKind
 from app.ai.providers.gigachat import GigaChatService
 from app.core.config import Settings
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.ops.conftest import Scripts, ThrowawayCA, closed_port, upstream_env
+from tests.utils.providers import gigachat_failure
 
 PROBE = [{"role": "user", "content": "Привет"}]
 
@@ -124,27 +125,15 @@ async def test_service_trusts_the_configured_ca(tls_fake: FakeUpstream, ca: Thro
 
 
 async def test_service_without_the_ca_reports_tls(tls_fake: FakeUpstream) -> None:
-    service = GigaChatService(_tls_settings(tls_fake))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await service.complete(PROBE)
-    finally:
-        await service.aclose()
-    assert caught.value.kind is ErrorKind.TLS and "CERTIFICATE_VERIFY_FAILED" in caught.value.describe()
+    failure = await gigachat_failure(_tls_settings(tls_fake), PROBE)
+    assert failure.kind is ErrorKind.TLS and "CERTIFICATE_VERIFY_FAILED" in failure.describe()
     assert tls_fake.oauth_calls == 0
 
 
-async def test_service_reports_tls_of_the_chat_api_itself(
-    tls_fake: FakeUpstream, fake: FakeUpstream, ca: ThrowawayCA
-) -> None:
+async def test_service_reports_tls_of_the_chat_api_itself(tls_fake: FakeUpstream, fake: FakeUpstream) -> None:
     # OAuth verified, but the API host's certificate is not trusted: the streamed call itself (aiohttp under
     # the SDK) must say TLS, with the advice, not "timeout", and send nothing.
     settings = _tls_settings(tls_fake, GIGACHAT_AUTH_URL=fake.gigachat_auth_url, GIGACHAT_API_KEY=fake.credentials)
-    service = GigaChatService(settings)
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await service.complete(PROBE)
-    finally:
-        await service.aclose()
-    assert caught.value.kind is ErrorKind.TLS and "НУЦ Минцифры" in caught.value.describe()
+    failure = await gigachat_failure(settings, PROBE)
+    assert failure.kind is ErrorKind.TLS and "НУЦ Минцифры" in failure.describe()
     assert fake.oauth_calls == 1 and tls_fake.gigachat.request_count == 0

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from app.ai.errors import ErrorKind, ProviderError
+from app.ai.errors import ErrorKind
 from app.ai.factory import build_chain
 from app.ai.providers.gigachat import GigaChatError, GigaChatService, build_ssl_context
 from app.ai.types import LLMRequest
 from app.core.config import Settings
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.utils.app import REPO_ROOT, Database, fake_settings
+from tests.utils.providers import gigachat_failure
 from tests.utils.server import free_port
 
 
@@ -132,24 +133,14 @@ async def test_expired_token_is_refreshed_without_the_user_noticing(fake: FakeUp
 
 async def test_an_api_that_refuses_connections_is_reported_unreachable_not_slow(fake: FakeUpstream) -> None:
     # OAuth answers, the API's port is closed: "недоступен" (the chain falls back at once), not a timeout.
-    service = GigaChatService(gigachat_only(fake, GIGACHAT_BASE_URL=f"http://127.0.0.1:{free_port()}/api/v1"))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await service.complete(MESSAGES)
-    finally:
-        await service.aclose()
-    assert caught.value.kind is ErrorKind.CONNECT and "недоступен" in caught.value.describe()
+    settings = gigachat_only(fake, GIGACHAT_BASE_URL=f"http://127.0.0.1:{free_port()}/api/v1")
+    failure = await gigachat_failure(settings, MESSAGES)
+    assert failure.kind is ErrorKind.CONNECT and "недоступен" in failure.describe()
 
 
 async def test_a_reply_cut_mid_stream_is_reported_as_cut(fake: FakeUpstream) -> None:
     fake.gigachat.push(Fault.cut_after(2))
-    service = GigaChatService(gigachat_only(fake))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await service.complete(MESSAGES)
-    finally:
-        await service.aclose()
-    assert caught.value.kind is ErrorKind.TRUNCATED
+    assert (await gigachat_failure(gigachat_only(fake), MESSAGES)).kind is ErrorKind.TRUNCATED
 
 
 def test_token_is_renewed_before_it_expires(fake: FakeUpstream) -> None:
