@@ -98,9 +98,9 @@ async def test_fifty_concurrent_first_requests_make_one_oauth_call(fake: FakeUps
     assert fake.gigachat.max_in_flight <= 10
 
 
-async def test_many_streams_at_once_share_one_token_across_the_sdk_clients(fake: FakeUpstream) -> None:
-    # A company key allowing 40 calls at once: streamed calls are spread over three SDK clients (SHARD_CALLS),
-    # which all use the first client's token.
+async def test_many_streams_at_once_are_in_flight_together_on_one_token(fake: FakeUpstream) -> None:
+    # A company key allowing 40 calls at once: all forty go out together (the pool has room for every call the
+    # limit allows), after one OAuth call, with the same token.
     fake.scope = "GIGACHAT_API_B2B"
     fake.gigachat_concurrency_limit = 1000
     fake.gigachat.set_default(Fault.hang_before_headers(0.3))  # so that the forty are in flight together

@@ -158,13 +158,7 @@ def structured_messages(request: LLMRequest, spec: StructuredSpec) -> list[dict[
     return messages
 
 
-SHARD_CALLS = 16
-"""Streamed calls in flight per SDK client at most, when GigaChat allows more at once. httpx's connection pool
-walks every connection it holds at each request's start and end (an expiry check and an idle count per
-connection, so the walk is quadratic in the connections): with 200 answers in flight through one client that
-walk was about 30 % of the server's CPU (bench/README.md). Beyond this many, streamed calls are spread over
-more clients, each with a pool of its own. (aiohttp's pool, which the calls now use, has no such walk; whether
-the shards still pay has not been measured again.)"""
+HTTPX_KEEPALIVE_SECONDS = 5.0
 
 
 def _aiohttp_client(base_url: str, context: ssl.SSLContext | None, limit: int, timeout: float) -> httpx.AsyncClient:
@@ -176,7 +170,9 @@ def _aiohttp_client(base_url: str, context: ssl.SSLContext | None, limit: int, t
     TLS is verified with `context` (None only when verification is explicitly disabled). A proxy set in the
     environment (HTTPS_PROXY, NO_PROXY) is honoured, as httpx does, but looked up once here: aiohttp's own
     `trust_env` looks it up, and reads ~/.netrc, on every request, which cost more than the transport saved.
-    Idle connections are closed after httpx's 5 s."""
+    Idle connections are closed after httpx's 5 s. aiohttp's pool does not walk all its connections at each
+    request as httpx's did (with 200 answers in flight that walk was 30 % of the server's CPU, and streamed
+    calls were spread over several SDK clients for it): one client holds every connection."""
     try:
         proxy, proxy_auth = get_env_proxy_for_url(URL(base_url))
     except LookupError:
@@ -193,12 +189,9 @@ def _aiohttp_client(base_url: str, context: ssl.SSLContext | None, limit: int, t
     )
 
 
-HTTPX_KEEPALIVE_SECONDS = 5.0
-
-
 class GigaChatService:
-    """One SDK client per service instance (more for streamed calls at high concurrency: `SHARD_CALLS`); the
-    server builds its own instance inside its event loop."""
+    """One SDK client per service instance, so one cached OAuth token per process; the server builds its own
+    instance inside its event loop."""
 
     name = "gigachat"
     title = "GigaChat"
@@ -225,30 +218,7 @@ class GigaChatService:
         # One for every client of the service: loading the CA bundles costs a megabyte or so each time.
         return build_ssl_context(self.settings)
 
-    @cached_property
-    def _shards(self) -> list[tuple[GigaChat, list[int]]]:
-        """The clients streamed calls go through, each with its count of calls in flight. The first is
-        `client`; the others share its OAuth token (see `stream`), so the process still holds one token."""
-        count = -(-self.max_concurrency // SHARD_CALLS)
-        extra = [self._build_client(connections=SHARD_CALLS) for _ in range(count - 1)]
-        return [(client, [0]) for client in (self.client, *extra)]
-
-    async def _stream_client(self) -> tuple[GigaChat, list[int]]:
-        """The least busy client, its count already taken (the caller gives it back). One other than `client`
-        gets `client`'s current token (refreshed there if it must be) instead of asking OAuth for its own."""
-        shards = self._shards
-        client, in_flight = min(shards, key=lambda shard: shard[1][0]) if len(shards) > 1 else shards[0]
-        in_flight[0] += 1  # before any wait, so that calls arriving meanwhile go to other clients
-        try:
-            if client is not self.client and not client._is_token_usable():
-                await self.client.aget_token()
-                client._access_token = self.client._access_token  # the SDK's cached token (gigachat 0.2.3)
-        except BaseException:
-            in_flight[0] -= 1
-            raise
-        return client, in_flight
-
-    def _build_client(self, connections: int | None = None) -> GigaChat:
+    def _build_client(self) -> GigaChat:
         key = self.settings.GIGACHAT_API_KEY
         if key is None:
             raise GigaChatError("GigaChat не настроен: задайте GIGACHAT_API_KEY в .env")
@@ -259,9 +229,9 @@ class GigaChatService:
         else:
             kwargs["ssl_context"] = context
         timeout = max(self.settings.GIGACHAT_TIMEOUT, self.settings.LLM_STRUCTURED_TIMEOUT + 1)
-        # httpx's default pool (100 connections, 20 kept alive) would queue calls the limiter allows and
-        # reconnect for most of them under load; room for every allowed call, plus OAuth.
-        limit = max(100, self.max_concurrency + 2) if connections is None else connections + 2
+        # A pool of 100 connections (httpx's default) would queue calls the limiter allows; room for every
+        # allowed call, plus OAuth.
+        limit = max(100, self.max_concurrency + 2)
         client = GigaChat(
             base_url=self.settings.GIGACHAT_BASE_URL,
             auth_url=self.settings.GIGACHAT_AUTH_URL,
@@ -330,18 +300,14 @@ class GigaChatService:
         model: str | None = None
         usage: Any = None
         try:
-            client, in_flight = await self._stream_client()
-            try:
-                async for chunk in client.astream(payload):
-                    model = chunk.model or model
-                    usage = getattr(chunk, "usage", None) or usage
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            yield Delta(choice.delta.content)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-            finally:
-                in_flight[0] -= 1
+            async for chunk in self.client.astream(payload):
+                model = chunk.model or model
+                usage = getattr(chunk, "usage", None) or usage
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield Delta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
         except Exception as exc:
             raise translate_error(exc) from None
         finish = finish_event(finish_reason, model, usage)
@@ -402,9 +368,8 @@ class GigaChatService:
 
     async def aclose(self) -> None:
         if "client" in self.__dict__:
-            for client, _ in self.__dict__.get("_shards", [(self.client, None)]):
-                await client.aclose()
-                client.close()
+            await self.client.aclose()
+            self.client.close()
 
     def _payload(self, messages: Sequence[Mapping[str, Any]], temperature: float, max_tokens: int) -> dict[str, Any]:
         return {
