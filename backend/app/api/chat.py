@@ -14,9 +14,9 @@ from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import TurnUsage
 from app.ai.types import LLMRequest
 from app.api.deps import (
+    CandidateID,
     ChainDep,
     CurrentCandidate,
-    CurrentCandidateId,
     CurrentUser,
     SessionDep,
     SessionFactoryDep,
@@ -50,7 +50,7 @@ _FAILURE_RESPONSES: Responses = {
 
 @router.get("/{candidate_id}", response_model=list[ChatMessagePublic], responses=CANDIDATE)
 async def read_history(
-    candidate_id: CurrentCandidateId,
+    candidate_id: CandidateID,
     session: SessionDep,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,

@@ -85,21 +85,11 @@ CandidateID = Annotated[int, Path(description="Candidate id", gt=0, le=DB_INT_MA
 async def get_current_candidate(candidate_id: CandidateID, session: SessionDep) -> Candidate:
     candidate = await candidates.get_or_404(session, candidate_id)
     if candidate.erased_at is not None:
-        raise Gone("Персональные данные кандидата удалены")
+        raise Gone(candidates.ERASED)
     return candidate
 
 
 CurrentCandidate = Annotated[Candidate, Depends(get_current_candidate)]
-
-
-async def get_current_candidate_id(candidate_id: CandidateID, session: SessionDep) -> int:
-    """`CurrentCandidate`'s checks (exists, not erased) without loading the card: for routes that need the id."""
-    if await candidates.erased_at_or_404(session, candidate_id) is not None:
-        raise Gone("Персональные данные кандидата удалены")
-    return candidate_id
-
-
-CurrentCandidateId = Annotated[int, Depends(get_current_candidate_id)]
 
 
 def client_ip(request: Request) -> str | None:

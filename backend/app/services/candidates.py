@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -16,6 +15,7 @@ from app.schemas import CandidateCreate, CandidateUpdate, StageChangeCreate
 from app.services import resumes, search
 
 NOT_FOUND = "Кандидат не найден"
+ERASED = "Персональные данные кандидата удалены"
 STAGE_TITLES = {
     Stage.NEW: "Новый",
     Stage.SCREENING: "Скрининг",
@@ -44,22 +44,8 @@ def normalize_phone(value: str | None) -> str | None:
     return digits if 7 <= len(digits) <= 15 else None
 
 
-_ERASED_AT = select(Candidate.erased_at).where(Candidate.id == bindparam("candidate_id"))
-
-
 async def get(session: AsyncSession, candidate_id: int) -> Candidate | None:
     return await session.get(Candidate, candidate_id)
-
-
-async def erased_at_or_404(session: AsyncSession, candidate_id: int) -> datetime | None:
-    """Whether the candidate exists (NotFound if not) and when its personal data was erased: one indexed
-    read of one column, for routes that need no more of the card (the whole card carries the resume)."""
-    conn = await session.connection()
-    row = (await conn.execute(_ERASED_AT, {"candidate_id": candidate_id})).first()
-    if row is None:
-        raise NotFound(NOT_FOUND)
-    erased_at: datetime | None = row[0]
-    return erased_at
 
 
 async def get_or_404(session: AsyncSession, candidate_id: int) -> Candidate:

@@ -7,13 +7,13 @@ provider is called, so nothing the providers do can lose it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.ai.chain import ProviderChain
@@ -21,9 +21,9 @@ from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, Gone, NotFound, Unprocessable
 from app.core.sqlite_driver import in_one_trip
-from app.models import ChatMessage, MessageStatus, Role, utcnow
+from app.models import Candidate, ChatMessage, MessageStatus, Role, utcnow
 from app.schemas import AnalysisResult, ChatMessagePublic
 from app.services import candidates, chat_pg, chat_sqlite
 from app.services.privacy import neutralise_delimiters, redact_contacts
@@ -58,22 +58,35 @@ def validate_content(content: str, settings: Settings) -> str:
 async def history(
     session: AsyncSession, candidate_id: int, *, limit: int | None = None, before_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`.
+    """Oldest first, ties broken by id; with `limit`, the newest `limit` messages before `before_id`. NotFound
+    if there is no such candidate, Gone if its personal data was erased.
 
-    The fields of `ChatMessagePublic` as plain dicts from a Core query: the history is only read and shown, and
-    a long chat loads several times faster without the identity map and without validating every row into a
-    model (the columns already have the public types; `attempts` is shaped like `ProviderAttempt`)."""
-    columns = [_MESSAGES.c[name] for name in _PUBLIC_FIELDS]
-    query = select(*columns).where(_MESSAGES.c.candidate_id == candidate_id)
+    One query: the candidate's row joined with its messages (one row of NULLs when it has none), so the
+    existence and erasure check costs no statement of its own. The fields of `ChatMessagePublic` as plain dicts
+    from a Core query: the history is only read and shown, and a long chat loads several times faster without
+    the identity map and without validating every row into a model (the columns already have the public types;
+    `attempts` is shaped like `ProviderAttempt`)."""
+    joined = _MESSAGES.c.candidate_id == _CANDIDATES.c.id
     if before_id is not None:
-        query = query.where(_MESSAGES.c.id < before_id)
-    conn = await session.connection()
+        joined = joined & (_MESSAGES.c.id < before_id)  # in the join, so no earlier message is still a row
+    query = (
+        select(_CANDIDATES.c.erased_at, *(_MESSAGES.c[name] for name in _PUBLIC_FIELDS))
+        .select_from(_CANDIDATES.outerjoin(_MESSAGES, joined))
+        .where(_CANDIDATES.c.id == candidate_id)
+    )
     if limit is None:
-        rows = (await conn.execute(query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id))).all()
+        query = query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
     else:
-        newest = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
-        rows = list(reversed((await conn.execute(newest)).all()))
-    return [_shaped(dict(zip(_PUBLIC_FIELDS, row, strict=True))) for row in rows]
+        query = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
+    async with _reading(session) as conn:
+        rows = list((await conn.execute(query)).all())
+    if not rows:
+        raise NotFound(candidates.NOT_FOUND)
+    if rows[0][0] is not None:
+        raise Gone(candidates.ERASED)
+    if limit is not None:
+        rows.reverse()
+    return [_shaped(dict(zip(_PUBLIC_FIELDS, row[1:], strict=True))) for row in rows if row[1] is not None]
 
 
 def public(message: ChatMessage) -> dict[str, Any]:
@@ -95,6 +108,7 @@ def _shaped(message: dict[str, Any]) -> dict[str, Any]:
 # transaction as the rest of the request, without the ORM's unit of work or identity map (each ORM flush cost
 # about a millisecond of CPU). Built once, so each execution reuses the compiled form.
 _MESSAGES = chat_sqlite.MESSAGES
+_CANDIDATES: Table = Candidate.__table__  # type: ignore[assignment]
 _PUBLIC_FIELDS = tuple(ChatMessagePublic.model_fields)
 
 
@@ -199,22 +213,26 @@ async def load_candidate(session: AsyncSession, candidate_id: int) -> TurnCandid
     """The candidate as a turn needs it, with its vacancy and latest analysis for the prompt: one query of plain
     columns (the ORM load of the whole card and a second query for the context cost a round trip and the
     identity map). NotFound if there is none. (A new question reads it in its own write: `store_question`.)"""
-    engine = session.bind
-    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not _holds_connection(session):
-        # On a connection of its own in autocommit: no BEGIN and COMMIT round trips around one SELECT (and the
-        # request's session, holding no connection, has nothing to send at its commit). No route changes the
-        # candidate before this read, so the request's own transaction would not see anything else. Only when
-        # the session holds no connection: a request waiting for a second one while holding a first could,
-        # with enough such requests at once, leave the pool with none to hand out.
-        async with engine.connect() as own:
-            conn = await own.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await conn.execute(chat_sqlite.TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
-    else:
-        conn = await session.connection()
+    async with _reading(session) as conn:
         row = (await conn.execute(chat_sqlite.TURN_CANDIDATE, {"candidate_id": candidate_id})).first()
     if row is None:
         raise NotFound(candidates.NOT_FOUND)
     return TurnCandidate(*row)
+
+
+@asynccontextmanager
+async def _reading(session: AsyncSession) -> AsyncIterator[AsyncConnection]:
+    """A connection for a read that needs nothing the request has written. On PostgreSQL, while the session
+    holds no connection, one of its own in autocommit: no BEGIN and COMMIT round trips around the read (and the
+    request's session, holding none, has nothing to send at its commit). Otherwise the session's: a request
+    waiting for a second connection while holding a first could, with enough such requests at once, leave the
+    pool with none to hand out."""
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not _holds_connection(session):
+        async with engine.connect() as own:
+            yield await own.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        yield await session.connection()
 
 
 def _holds_connection(session: AsyncSession) -> bool:

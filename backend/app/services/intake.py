@@ -599,7 +599,7 @@ async def save(
     if data.merge_into is not None:
         candidate = await candidates.get_or_404(session, data.merge_into)
         if candidate.erased_at is not None:
-            raise Gone("Персональные данные кандидата удалены")
+            raise Gone(candidates.ERASED)
         await candidates.update(
             session, candidate, CandidateUpdate(**_merge_changes(candidate, card)), allow_duplicate=True
         )
