@@ -83,37 +83,35 @@ def translate_error(exc: BaseException) -> ProviderError:
         return http_error(status, detail, _retry_after(exc))
     if isinstance(exc, gx.GigaChatException):
         return ProviderError(ErrorKind.BAD_REQUEST, type(exc).__name__)
-    sent = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
-    if isinstance(sent, aiohttp.ClientError):
-        return _transport_error(sent)
-    if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
-        return ProviderError(ErrorKind.TLS, f"CERTIFICATE_VERIFY_FAILED — {TLS_ADVICE}")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(ErrorKind.TIMEOUT, type(exc).__name__)
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError(ErrorKind.CONNECT, "сервер недоступен")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return ProviderError(ErrorKind.TRUNCATED, "соединение разорвано")
+    network = _network_failure(exc)
+    if network is not None:
+        return network
     if isinstance(exc, pydantic.ValidationError | ValueError):
         return ProviderError(ErrorKind.MALFORMED, "не удалось разобрать фрагмент ответа")
     if isinstance(exc, httpx.TransportError):
         return ProviderError(ErrorKind.CONNECT, str(exc)[:200] or type(exc).__name__)
+    if isinstance(exc, aiohttp.ClientError):
+        return ProviderError(ErrorKind.CONNECT, type(exc).__name__)
     return ProviderError(ErrorKind.SERVER, type(exc).__name__)
 
 
-def _transport_error(exc: aiohttp.ClientError) -> ProviderError:
-    """A failure of the aiohttp transport (`_aiohttp_client`), classified as its httpx counterpart would be.
-    By its own cause, not by the httpx exception the transport raises: that maps a refused connection and a
-    certificate failure alike to a connect timeout."""
-    if isinstance(exc, aiohttp.ClientSSLError) or _is_tls_failure(exc):
+def _network_failure(exc: BaseException) -> ProviderError | None:
+    """A TLS failure, timeout, refused connection or cut stream, of httpx (OAuth, the blocking calls) or of the
+    aiohttp transport under the async calls (`_aiohttp_client`); None for anything else. An aiohttp failure is
+    classified by the aiohttp error itself, not by the httpx one the transport raises from it: that maps a
+    refused connection and a certificate failure alike to a connect timeout."""
+    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
+    failure = cause if isinstance(cause, aiohttp.ClientError) else exc
+    if isinstance(failure, httpx.ConnectError | aiohttp.ClientConnectorError) and _is_tls_failure(failure):
         return ProviderError(ErrorKind.TLS, f"CERTIFICATE_VERIFY_FAILED — {TLS_ADVICE}")
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return ProviderError(ErrorKind.TIMEOUT, type(exc).__name__)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(failure, httpx.TimeoutException | aiohttp.ServerTimeoutError):
+        return ProviderError(ErrorKind.TIMEOUT, type(failure).__name__)
+    if isinstance(failure, httpx.ConnectError | aiohttp.ClientConnectorError):
         return ProviderError(ErrorKind.CONNECT, "сервер недоступен")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError | aiohttp.ClientResponseError):
+    cut = (httpx.RemoteProtocolError, httpx.ReadError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)
+    if isinstance(failure, (*cut, aiohttp.ClientResponseError)):
         return ProviderError(ErrorKind.TRUNCATED, "соединение разорвано")
-    return ProviderError(ErrorKind.CONNECT, type(exc).__name__)
+    return None
 
 
 def _retry_after(exc: gx.ResponseError) -> float | None:
