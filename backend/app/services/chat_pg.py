@@ -12,11 +12,16 @@ Every value is a bind parameter; only names made here (CTE aliases, placeholders
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import BindParameter, Select, literal_column
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from app.models import MessageStatus, Role
+from app.services import chat_sqlite
 
 _USAGE = ("requests", "failures", "prompt_tokens", "completion_tokens")
 
@@ -32,15 +37,24 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
-# The candidate as `chat_sqlite.TURN_CANDIDATE` reads it (the same columns, in the order of
-# `chat.TurnCandidate`), as a CTE of `question_statement`; `{candidate}` is its id's placeholder.
-_CANDIDATE = (
-    "tc AS (SELECT c.id, c.full_name, c.position, c.skills, c.stage, c.resume_text, "
-    "(SELECT a.result FROM analyses a WHERE a.candidate_id = c.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) "
-    "AS analysis, v.title, v.requirements, v.key_skills "
-    "FROM candidates c LEFT OUTER JOIN vacancies v ON v.id = c.vacancy_id WHERE c.id = {candidate})"
-)
-CANDIDATE_COLUMNS = 10
+_CANDIDATE_ID = "__candidate_id__"
+
+
+def _turn_candidate_sql() -> str:
+    """`chat_sqlite.TURN_CANDIDATE` as PostgreSQL text, its candidate id `_CANDIDATE_ID` (replaced by the
+    statement's own placeholder) and its LIMIT 1 inline: the same query on both databases, written once."""
+    by_placeholder: ColumnClause[int] = literal_column(_CANDIDATE_ID)
+
+    def swap(element: ExternallyTraversible, **_: Any) -> ExternallyTraversible | None:
+        return by_placeholder if isinstance(element, BindParameter) and element.key == "candidate_id" else None
+
+    statement = cast(Select[Any], replacement_traverse(chat_sqlite.TURN_CANDIDATE, {}, swap))
+    dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+_CANDIDATE = _turn_candidate_sql()
+CANDIDATE_COLUMNS = len(chat_sqlite.TURN_CANDIDATE.selected_columns)
 
 
 def question_statement(
@@ -65,7 +79,7 @@ def question_statement(
     p = _Params()
     candidate = p(candidate_id, "integer")
     ctes = [
-        _CANDIDATE.format(candidate=candidate),
+        f"tc AS ({_CANDIDATE.replace(_CANDIDATE_ID, candidate)})",
         "m AS (INSERT INTO chat_messages (candidate_id, role, content, created_at, status, lease_owner, "
         f"lease_expires_at) SELECT tc.id, '{Role.USER.value}', {p(content, 'text')}, "
         f"{p(created_at, 'timestamptz')}, '{MessageStatus.PENDING.value}', {p(lease[0], 'text')}, "

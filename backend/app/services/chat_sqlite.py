@@ -55,7 +55,7 @@ _LATEST_ANALYSIS = (
     .scalar_subquery()
 )
 # The candidate as a turn's prompt needs it, with its vacancy and latest analysis: one query of plain columns,
-# in the order of `chat.TurnCandidate` (`chat_pg.question_statement` reads the same columns on PostgreSQL).
+# in the order of `chat.TurnCandidate` (`chat_pg.question_statement` runs it too, compiled for PostgreSQL).
 TURN_CANDIDATE = (
     select(
         Candidate.id,
