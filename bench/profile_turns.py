@@ -106,7 +106,8 @@ async def main(args: argparse.Namespace) -> None:
                         args.format,
                         "--output",
                         args.out,
-                        "--nonblocking",
+                        # --native reads the stacks of a stopped process only
+                        *([] if "--native" in args.py_spy_flag else ["--nonblocking"]),
                         *args.py_spy_flag,
                     ]
                 )

@@ -25,6 +25,7 @@ from app.api.deps import (
     TurnLeasesDep,
 )
 from app.api.responses import CANDIDATE, Responses, errors
+from app.core.db import commit
 from app.models import ChatMessage, Role, User
 from app.schemas import (
     DB_INT_MAX,
@@ -91,7 +92,7 @@ async def _answer(
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
     # sweeper fails it visibly. The outcome is stored with its usage in a transaction of its own.
-    await session.commit()
+    await commit(session)
     try:
         with leases.working(question.id), telemetry.accounting(turn):
             result = await chain.complete(request)
@@ -203,7 +204,7 @@ async def stream_message(
     stored = chat_service.public(message)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
     # provider is called, and before the detached task touches the row.
-    await session.commit()
+    await commit(session)
 
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
 

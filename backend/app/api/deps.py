@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.ai.chain import ProviderChain
 from app.ai.telemetry import Telemetry
 from app.core.config import Settings
+from app.core.db import commit
 from app.core.errors import Forbidden, Gone, Unauthorized
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
@@ -32,7 +33,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
-            await session.commit()
+            await commit(session)
         except BaseException:
             await session.rollback()
             raise

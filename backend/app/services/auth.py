@@ -198,8 +198,10 @@ async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0
     digest = token_hash(token)
     cache = cache_of(session) if cache_seconds > 0 else None
     if cache is not None and (entry := cache.get(digest)) is not None:
-        # Attached copies without a query, so the request can use (and change) them like loaded rows.
-        return await session.merge(entry.row, load=False), await session.merge(entry.user, load=False)
+        # Attached copies without a query, so the request can use (and change) them like loaded rows. A merge
+        # with load=False sends nothing to the database, so the sync session's runs without the greenlet hop.
+        sync = session.sync_session
+        return sync.merge(entry.row, load=False), sync.merge(entry.user, load=False)
     generation = cache.generation if cache is not None else 0
     row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():

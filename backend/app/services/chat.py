@@ -21,6 +21,7 @@ from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
+from app.core.db import commit, holds_connection
 from app.core.errors import Conflict, Gone, NotFound, Unprocessable
 from app.core.sqlite_driver import in_one_trip
 from app.models import Candidate, ChatMessage, MessageStatus, Role, utcnow
@@ -228,17 +229,11 @@ async def _reading(session: AsyncSession) -> AsyncIterator[AsyncConnection]:
     waiting for a second connection while holding a first could, with enough such requests at once, leave the
     pool with none to hand out."""
     engine = session.bind
-    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not _holds_connection(session):
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql" and not holds_connection(session):
         async with engine.connect() as own:
             yield await own.execution_options(isolation_level="AUTOCOMMIT")
     else:
         yield await session.connection()
-
-
-def _holds_connection(session: AsyncSession) -> bool:
-    """Whether the session has checked out a connection (a read of the login on a cache miss, a write)."""
-    transaction = session.sync_session.get_transaction()
-    return transaction is not None and bool(transaction._connections)  # SQLAlchemy 2.1's checked-out connections
 
 
 async def build_request(
@@ -301,7 +296,7 @@ async def store_question(
     values["lease_owner"], values["lease_expires_at"] = lease = leases.lease()
     reservations = telemetry.turn_reservations([slot.provider.name for slot in chain.slots])
     # Commit point: the request's reads end here, so the write below commits nothing but its own rows.
-    await session.commit()
+    await commit(session)
     if session.get_bind().dialect.name != "postgresql":
         # On the session's connection: its transaction is empty now, and SQLite's write lock is taken and let
         # go inside the one trip (the daily counter it updates is every turn's).
