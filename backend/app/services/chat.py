@@ -12,7 +12,8 @@ from contextlib import aclosing, asynccontextmanager
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -67,20 +68,15 @@ async def history(
     from a Core query: the history is only read and shown, and a long chat loads several times faster without
     the identity map and without validating every row into a model (the columns already have the public types;
     `attempts` is shaped like `ProviderAttempt`)."""
-    joined = _MESSAGES.c.candidate_id == _CANDIDATES.c.id
-    if before_id is not None:
-        joined = joined & (_MESSAGES.c.id < before_id)  # in the join, so no earlier message is still a row
-    query = (
-        select(_CANDIDATES.c.erased_at, *(_MESSAGES.c[name] for name in _PUBLIC_FIELDS))
-        .select_from(_CANDIDATES.outerjoin(_MESSAGES, joined))
-        .where(_CANDIDATES.c.id == candidate_id)
-    )
-    if limit is None:
-        query = query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
-    else:
-        query = query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(limit)
+    paged, before = limit is not None, before_id is not None
+    values = {"candidate_id": candidate_id, "before_id": before_id, "limit": limit}
     async with _reading(session) as conn:
-        rows = list((await conn.execute(query)).all())
+        if conn.dialect.name == "postgresql":
+            sql, names = _history_pg(paged, before)
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            rows: list[Any] = await driver.fetch(sql, *(values[name] for name in names))
+        else:
+            rows = list((await conn.execute(_history_query(paged, before), values)).all())
     if not rows:
         raise NotFound(candidates.NOT_FOUND)
     if rows[0][0] is not None:
@@ -88,6 +84,33 @@ async def history(
     if limit is not None:
         rows.reverse()
     return [_shaped(dict(zip(_PUBLIC_FIELDS, row[1:], strict=True))) for row in rows if row[1] is not None]
+
+
+@lru_cache(maxsize=4)
+def _history_query(paged: bool, before: bool) -> Select[Any]:
+    """The history's query for each shape of request; its values are the bind parameters `candidate_id`, and
+    `limit` (paged) and `before_id` (before) where used."""
+    joined = _MESSAGES.c.candidate_id == _CANDIDATES.c.id
+    if before:
+        joined = joined & (_MESSAGES.c.id < bindparam("before_id"))  # in the join: no earlier message is a row
+    query = (
+        select(_CANDIDATES.c.erased_at, *(_MESSAGES.c[name] for name in _PUBLIC_FIELDS))
+        .select_from(_CANDIDATES.outerjoin(_MESSAGES, joined))
+        .where(_CANDIDATES.c.id == bindparam("candidate_id"))
+    )
+    if not paged:
+        return query.order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
+    return query.order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc()).limit(bindparam("limit"))
+
+
+@lru_cache(maxsize=4)
+def _history_pg(paged: bool, before: bool) -> tuple[str, tuple[str, ...]]:
+    """`_history_query` as PostgreSQL text, and the names of its `$n` parameters in order, run through the
+    driver: the values come as asyncpg gives them (times in UTC, JSON decoded by the engine's codec), and
+    SQLAlchemy's result rows, with their processors per column of each of 200 rows, cost about a third of the
+    read's CPU."""
+    compiled = _history_query(paged, before).compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 def public(message: ChatMessage) -> dict[str, Any]:
