@@ -60,6 +60,24 @@ async def test_user_message_gets_gigachat_reply_with_provenance(api: RunningApp,
     assert stored[1]["content"] == reply["content"] and stored[1]["model"] == reply["model"]
 
 
+async def test_history_shows_every_message_as_it_was_answered_in_utc(api: RunningApp) -> None:
+    # A turn's messages and a message stored through the ORM's path are kept in two forms on SQLite (with an
+    # offset, and as naive UTC); the history must give both back as the times the writes answered with.
+    candidate = await create_candidate(api.client)
+    turn = (await post_user(api.client, candidate["id"], "Вопрос о кандидате")).json()
+    note = await api.client.post(
+        "/api/chat/", json={"candidate_id": candidate["id"], "role": "assistant", "content": "Заметка рекрутера"}
+    )
+    assert note.status_code == 201, note.text
+    written = [turn["user_message"], turn["assistant_message"], note.json()["assistant_message"]]
+
+    stored = await history(api.client, candidate["id"])
+
+    assert [(m["id"], m["created_at"]) for m in stored] == [(m["id"], m["created_at"]) for m in written]
+    assert all(m["created_at"].endswith("Z") for m in stored)
+    assert stored[0]["created_at"] <= stored[1]["created_at"] <= stored[2]["created_at"]
+
+
 async def test_prompt_has_profile_and_history_but_no_contacts(api: RunningApp, fake: FakeUpstream) -> None:
     candidate = await create_candidate(api.client)
     await post_user(api.client, candidate["id"], "Первый вопрос")
