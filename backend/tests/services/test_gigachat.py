@@ -82,6 +82,7 @@ async def test_fifty_concurrent_first_requests_make_one_oauth_call(fake: FakeUps
         GIGACHAT_SCOPE="GIGACHAT_API_B2B",
         LLM_QUEUE_SIZE=100,
         LLM_FIRST_TOKEN_TIMEOUT=15.0,
+        LLM_STREAM_IDLE_TIMEOUT=15.0,  # a loaded CI machine once let one of the fifty streams idle past 0.5 s
         LLM_QUEUE_TIMEOUT=60.0,
         LLM_HEDGE_AFTER=0,
     )
