@@ -90,10 +90,9 @@ async def history(
     return [_shaped(dict(zip(_PUBLIC_FIELDS, row[1:], strict=True))) for row in rows if row[1] is not None]
 
 
-@lru_cache(maxsize=4)
 def _history_query(paged: bool, before: bool) -> Select[Any]:
-    """The history's query for each shape of request; its values are the bind parameters `candidate_id`, and
-    `limit` (paged) and `before_id` (before) where used."""
+    """The history's query for each shape of request (built once each, by `_history_sql`); its values are the
+    bind parameters `candidate_id`, and `limit` (paged) and `before_id` (before) where used."""
     joined = _MESSAGES.c.candidate_id == _CANDIDATES.c.id
     if before:
         joined = joined & (_MESSAGES.c.id < bindparam("before_id"))  # in the join: no earlier message is a row
@@ -110,10 +109,10 @@ def _history_query(paged: bool, before: bool) -> Select[Any]:
 @lru_cache(maxsize=8)
 def _history_sql(dialect: str, paged: bool, before: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """`_history_query` as the database's text, the names of its positional parameters in order, and the values
-    of those SQLAlchemy adds itself (SQLite's OFFSET after a LIMIT). Run as
-    text, its rows skip SQLAlchemy's result processing, a processor per column of each of 200 rows that cost a
-    third of the read's CPU: asyncpg already gives times in UTC and JSON decoded (by the engine's codec), and
-    `_from_sqlite` does the two columns SQLite keeps as text."""
+    of those SQLAlchemy adds itself (SQLite's OFFSET after a LIMIT). Run as text, its rows skip SQLAlchemy's
+    result processing, a processor per column of each of 200 rows that cost a third of the read's CPU: asyncpg
+    already gives times in UTC and JSON decoded (by the engine's codec), and `_from_sqlite` does the two columns
+    SQLite keeps as text."""
     compiled = _history_query(paged, before).compile(dialect=_DIALECTS[dialect]())
     return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
 
