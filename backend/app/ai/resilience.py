@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.ai.errors import ErrorKind, ProviderError
 from app.ai.types import Clock
+from app.core.db import pg_driver
 from app.core.sqlite_driver import Statements, in_one_trip
 from app.models import ProviderBreaker, ProviderLease, UTCDateTime
 
@@ -207,15 +208,6 @@ def _wall() -> datetime:
     return datetime.now(UTC)
 
 
-@asynccontextmanager
-async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """PostgreSQL's asyncpg connection itself, for the few statements on every call's path: through the ORM
-    each would cost about a millisecond, through the driver a round trip."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
-
-
 # One round trip each, with bound parameters: the functions of migration 0013 (why functions: see there).
 _PG_TAKE = "SELECT nexus_take_provider_lease($1, $2, $3, $4, $5, $6, $7)"
 _PG_RELEASE = "SELECT nexus_release_provider_lease($1)"
@@ -313,7 +305,7 @@ class SharedBreaker:
 
     async def _read(self) -> _BreakerRow | None:
         if self._pg:
-            async with _driver(self._engine) as driver:
+            async with pg_driver(self._engine) as driver:
                 found = await driver.fetchrow(_PG_BREAKER, self.provider)
             return _BreakerRow(found["failures"], found["opened_at"], found["probe_until"]) if found else None
         async with self.session_factory() as session:
@@ -526,7 +518,7 @@ class SharedLimiter:
         now = self._clock()
         lease = str(uuid.uuid4())
         if self._pg:
-            async with _driver(self._engine) as driver:
+            async with pg_driver(self._engine) as driver:
                 taken = await driver.fetchval(
                     _PG_TAKE,
                     self.provider,
@@ -564,7 +556,7 @@ class SharedLimiter:
             expires_at = self._clock() + self.lease_ttl
             try:
                 if self._pg:
-                    async with _driver(self._engine) as driver:
+                    async with pg_driver(self._engine) as driver:
                         await driver.execute(_PG_RENEW, expires_at, leases)
                 else:
                     async with self._engine.connect() as conn:
@@ -590,7 +582,7 @@ class SharedLimiter:
     async def _release(self, leases: list[str]) -> None:
         try:
             if self._pg:
-                async with _driver(self._engine) as driver:
+                async with pg_driver(self._engine) as driver:
                     if len(leases) == 1:
                         await driver.execute(_PG_RELEASE, leases[0])
                     else:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from app.core.config import Settings
 from app.core.sqlite_driver import OneTripDBAPI
@@ -47,7 +51,18 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "checkout", _drop_if_closed)
     return engine
+
+
+def _drop_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # With no ping per checkout, a connection the server closed while it sat in the pool (a restart, a
+    # failover, an idle timeout) would be handed out, fail its statement and, when the statement went to the
+    # driver directly, go back to the pool to fail again. The driver already knows it is closed (it read the
+    # end of the stream), so it is checked here for free; the pool then discards it and takes another.
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the database closed this connection")
 
 
 def _json_dumps(value: Any) -> str:
@@ -88,6 +103,29 @@ async def commit(session: AsyncSession) -> None:
     sync = session.sync_session
     if holds_connection(session) or sync.new or sync.dirty or sync.deleted or sync.dispatch.after_commit:
         await session.commit()
+
+
+@asynccontextmanager
+async def pg_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled PostgreSQL connection's asyncpg connection itself, for the statements on every call's path that
+    go to the driver (each one statement, so its own transaction: no BEGIN/COMMIT round trips).
+
+    Checked out as the pool's raw connection, not through `engine.connect()`: without the `Connection` around
+    it a checkout and return cost about 90 µs less CPU (145 against 235 µs with a `SELECT 1`), and a turn
+    takes two. The driver's errors never reach SQLAlchemy's disconnect handling, so a connection the statement
+    found closed is dropped here instead of going back to the pool."""
+    fairy = await engine.raw_connection()
+    driver: Any = fairy.driver_connection
+    try:
+        yield driver
+    except BaseException:
+        if driver.is_closed():
+            await greenlet_spawn(fairy.invalidate)
+        raise
+    finally:
+        # The return runs the pool's reset and may close the connection (an overflow one), both awaiting the
+        # driver: inside a greenlet, as everywhere in SQLAlchemy's asyncio layer.
+        await greenlet_spawn(fairy.close)
 
 
 LIKE_ESCAPE = "\\"

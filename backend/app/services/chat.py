@@ -25,7 +25,7 @@ from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import Telemetry, TurnUsage, today
 from app.ai.types import Delta, LLMRequest, LLMResult, Restart
 from app.core.config import Settings
-from app.core.db import commit, holds_connection
+from app.core.db import commit, holds_connection, pg_driver
 from app.core.errors import Conflict, Gone, NotFound, Unprocessable
 from app.core.sqlite_driver import in_one_trip
 from app.models import Candidate, ChatMessage, MessageStatus, Role, utcnow
@@ -372,8 +372,7 @@ async def store_question(
     # not until a COMMIT round trip after it (under load that wait, not the CPU, bounded the turns per second).
     engine = session.bind
     assert isinstance(engine, AsyncEngine), "the session must be bound to an engine"
-    async with engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection
+    async with pg_driver(engine) as driver:
         row = await driver.fetchrow(sql, *params)
     if row is None:
         raise NotFound(candidates.NOT_FOUND)
@@ -435,8 +434,7 @@ async def finish_turn(
             day=today(),
             usage=usage,
         )
-        async with engine.connect() as conn:  # no BEGIN/COMMIT: one statement is its own transaction
-            driver: Any = (await conn.get_raw_connection()).driver_connection
+        async with pg_driver(engine) as driver:  # one statement, its own transaction
             reply_id = await driver.fetchval(sql, *params)
     _settle(question, status=MessageStatus.OK.value, error=None, lease_owner=None, lease_expires_at=None)
     return ChatMessage(id=reply_id, **values)

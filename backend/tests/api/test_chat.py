@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from app.schemas import ChatMessagePublic
 from tests.fake_upstream import FakeUpstream, Fault
@@ -382,3 +384,39 @@ async def test_deleting_a_candidate_deletes_the_chat(api: RunningApp, database: 
 
     assert (await api.client.get(f"/api/chat/{candidate['id']}")).status_code == 404
     assert await database.scalar("SELECT count(*) FROM chat_messages") == 0
+
+
+# --- the database going away ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_session", ["postgres"], indirect=True)
+async def test_chat_goes_on_when_postgresql_closes_every_connection(api: RunningApp, database: Database) -> None:
+    """A restart or failover of the database closes every pooled connection. There is no ping per checkout, so
+    the pool must notice the closed ones itself: the next turn and history read are answered on fresh ones."""
+    candidate = await create_candidate(api.client)
+    # More turns at once than one connection, so that several pooled connections exist and all of them die.
+    turns = await asyncio.gather(*(post_user(api.client, candidate["id"], f"Вопрос {i}") for i in range(4)))
+    assert [r.status_code for r in turns] == [201] * 4
+
+    admin = await asyncpg.connect(make_url(database.url).set(drivername="postgresql").render_as_string(False))
+    try:
+        terminate = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert await admin.fetchval(f"SELECT count(*) FROM ({terminate}) t") > 0
+        others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+        async def all_gone() -> bool:
+            return await admin.fetchval(others) == 0
+
+        await wait_until(all_gone)
+    finally:
+        await admin.close()
+
+    response = await post_user(api.client, candidate["id"], "Вы ещё здесь?")
+    assert response.status_code == 201, response.text
+    assert [m["content"] for m in await history(api.client, candidate["id"])][-2] == "Вы ещё здесь?"
+    # The login is read from the database again, not only from the process's cache.
+    fresh = await api.recruiter()
+    assert (await fresh.get(f"/api/chat/{candidate['id']}")).status_code == 200
