@@ -389,10 +389,13 @@ async def test_deleting_a_candidate_deletes_the_chat(api: RunningApp, database: 
 # --- the database going away ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("database_session", ["postgres"], indirect=True)
 async def test_chat_goes_on_when_postgresql_closes_every_connection(api: RunningApp, database: Database) -> None:
     """A restart or failover of the database closes every pooled connection. There is no ping per checkout, so
     the pool must notice the closed ones itself: the next turn and history read are answered on fresh ones."""
+    if database.backend != "postgres":
+        # Not parametrized to PostgreSQL alone: pytest would then tear the suite's SQLite database down and build
+        # it again around this test, and a later migration test failed on the rebuilt one.
+        pytest.skip("SQLite has no server to close its connections")
     candidate = await create_candidate(api.client)
     # More turns at once than one connection, so that several pooled connections exist and all of them die.
     turns = await asyncio.gather(*(post_user(api.client, candidate["id"], f"Вопрос {i}") for i in range(4)))
