@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from gigachat import GigaChat
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT / "backend"))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESUME = "Python-разработчик, 6 лет опыта: FastAPI, PostgreSQL, Redis, Docker, Kubernetes. " * 30
 QUESTION = "Какой у кандидата опыт с PostgreSQL?"
+SYSTEM_PROMPT = "Вы — HR-ассистент рекрутера.\n" + RESUME
 HISTORY_TOTAL = 10_000
 HISTORY_TARGET = 200
 PASSWORD = "bench-password-123"
@@ -262,9 +264,100 @@ class Server:
         self.log.close()
 
 
-async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
-    from gigachat import GigaChat
+def direct_call(fake: Fake) -> tuple[GigaChat, Callable[[int], Awaitable[float]]]:
+    """The SDK client and one timed direct call: the SDK's `astream` of what Nexus sends for a turn (the system
+    prompt with the resume, the question)."""
+    info = fake.info
+    sdk = GigaChat(
+        base_url=info["gigachat_base_url"],
+        auth_url=info["gigachat_auth_url"],
+        credentials=info["credentials"],
+        scope=info["scope"],
+        model="GigaChat-2",
+        timeout=120,
+        max_connections=400,
+    )
+    payload = {
+        "model": "GigaChat-2",
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": QUESTION}],
+        "temperature": 0.7,
+        "max_tokens": 2000,
+    }
 
+    async def direct(_: int) -> float:
+        started = time.perf_counter()
+        async for _chunk in sdk.astream(payload):
+            pass
+        return time.perf_counter() - started
+
+    return sdk, direct
+
+
+async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
+    """`floor_app.py` (the same SDK call behind a bare FastAPI endpoint) under uvicorn against its own fake, with
+    the direct call in the same run: one at a time, and its server CPU and rate at 50 at a time."""
+    fake = Fake()
+    info = fake.info
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "GIGACHAT_API_KEY": info["credentials"],
+        "GIGACHAT_SCOPE": info["scope"],
+        "GIGACHAT_BASE_URL": info["gigachat_base_url"],
+        "GIGACHAT_AUTH_URL": info["gigachat_auth_url"],
+        "GIGACHAT_MAX_CONCURRENCY": "400",
+        "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT,
+    }
+    command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(command, env=env)
+    out: dict[str, float] = {}
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("floor_app did not start")
+
+            async def turn(_: int) -> float:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/chat/", json={"candidate_id": 1, "role": "user", "content": QUESTION}
+                )
+                elapsed = time.perf_counter() - started
+                if response.status_code != 201 or not response.json()["assistant_message"]["content"]:
+                    raise RuntimeError(f"floor turn failed: {response.status_code} {response.text[:300]}")
+                return elapsed
+
+            sdk, direct = direct_call(fake)
+            await run_batch(30, 1, turn)
+            await run_batch(30, 1, direct)
+            seq, _ = await run_batch(args.turns, 1, turn)
+            seq_direct, _ = await run_batch(args.turns, 1, direct)
+            out["floor_seq_p50"], out["floor_seq_p99"] = ms(quantile(seq, 0.5)), ms(quantile(seq, 0.99))
+            out["floor_direct_p50"], out["floor_direct_p99"] = (
+                ms(quantile(seq_direct, 0.5)),
+                ms(quantile(seq_direct, 0.99)),
+            )
+            cpu_before = cpu_seconds(proc.pid)
+            _, wall = await run_batch(args.parallel_turns, 50, turn)
+            out["floor_cpu_ms_per_turn"] = round((cpu_seconds(proc.pid) - cpu_before) * 1000 / args.parallel_turns, 2)
+            out["floor_par_rate"] = round(args.parallel_turns / wall, 1)
+            await sdk.aclose()
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        fake.stop()
+    return out
+
+
+async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
     pg_name: str | None = None
     if database == "postgresql":
@@ -312,32 +405,7 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
                     raise RuntimeError("the turn was not answered by GigaChat: the bench measured a fallback")
                 return elapsed
 
-            # The direct call sends what Nexus sends for a turn: the system prompt with the resume, the question.
-            info = fake.info
-            sdk = GigaChat(
-                base_url=info["gigachat_base_url"],
-                auth_url=info["gigachat_auth_url"],
-                credentials=info["credentials"],
-                scope=info["scope"],
-                model="GigaChat-2",
-                timeout=120,
-                max_connections=400,
-            )
-            payload = {
-                "model": "GigaChat-2",
-                "messages": [
-                    {"role": "system", "content": "Вы — HR-ассистент рекрутера.\n" + RESUME},
-                    {"role": "user", "content": QUESTION},
-                ],
-                "temperature": 0.7,
-                "max_tokens": 2000,
-            }
-
-            async def direct(_: int) -> float:
-                started = time.perf_counter()
-                async for _chunk in sdk.astream(payload):
-                    pass
-                return time.perf_counter() - started
+            sdk, direct = direct_call(fake)
 
             await run_batch(30, 1, turn)  # warm-up: OAuth, pools, caches
             await run_batch(30, 1, direct)
@@ -457,7 +525,7 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
 
 
-def table(results: dict[str, dict[str, float]], repeat: int) -> str:
+def table(results: dict[str, dict[str, float]], repeat: int, floor: dict[str, float] | None = None) -> str:
     names = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
     header = "| measure | " + " | ".join(names[d] for d in results) + " | goal |"
     lines = [header, "|---" * (len(results) + 2) + "|"]
@@ -468,6 +536,16 @@ def table(results: dict[str, dict[str, float]], repeat: int) -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
+    if floor:
+        lines.append("")
+        lines.append(
+            "The floor, in the same run: the same SDK call behind a bare FastAPI endpoint under uvicorn, no database "
+            f"(bench/floor_app.py): one at a time {floor['floor_seq_p50']} / {floor['floor_seq_p99']} ms "
+            f"(direct {floor['floor_direct_p50']} / {floor['floor_direct_p99']}; "
+            f"+{floor['floor_seq_p50'] - floor['floor_direct_p50']:.1f} / "
+            f"+{floor['floor_seq_p99'] - floor['floor_direct_p99']:.1f}), {floor['floor_cpu_ms_per_turn']} ms of server "
+            f"CPU per turn and {floor['floor_par_rate']} turns/s at 50 at a time."
+        )
     lines.append("")
     lines.append(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}, "
@@ -486,9 +564,17 @@ async def main(args: argparse.Namespace) -> None:
             raw[database].append(await measure(database, args))
             print(json.dumps(raw[database][-1]), file=sys.stderr, flush=True)
         results[database] = median_run(raw[database])
+    floors: list[dict[str, float]] = []
+    for i in range(args.repeat if args.floor else 0):
+        print(f"… the floor (bench/floor_app.py), run {i + 1} of {args.repeat}", file=sys.stderr, flush=True)
+        floors.append(await measure_floor(args))
+        print(json.dumps(floors[-1]), file=sys.stderr, flush=True)
+    floor = median_run(floors) if floors else None
     if args.json:
-        Path(args.json).write_text(json.dumps({"median": results, "runs": raw}, indent=2))
-    print(table(results, args.repeat))
+        Path(args.json).write_text(
+            json.dumps({"median": results, "runs": raw, "floor": floor, "floor_runs": floors}, indent=2)
+        )
+    print(table(results, args.repeat, floor))
 
 
 if __name__ == "__main__":
@@ -498,5 +584,8 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=300, help="one-at-a-time turns per side")
     parser.add_argument("--parallel-turns", type=int, default=1000, help="turns per side at 50 at a time")
     parser.add_argument("--history-reads", type=int, default=100)
+    parser.add_argument(
+        "--no-floor", dest="floor", action="store_false", help="skip the bare FastAPI endpoint (bench/floor_app.py)"
+    )
     parser.add_argument("--json", help="also write every run's figures to this file")
     asyncio.run(main(parser.parse_args()))
