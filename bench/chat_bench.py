@@ -191,6 +191,36 @@ async def seed_history(database_url: str, candidate_ids: list[int], target_id: i
 # ----------------------------------------------------------------------------- one measurement
 
 
+def gigachat_env(fake: Fake, workdir: Path) -> dict[str, str]:
+    """A server's environment with GigaChat on the fake, as a B2B account with room for the team: the chain's own
+    limits must not be what is measured."""
+    info = fake.info
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "GIGACHAT_API_KEY": info["credentials"],
+        "GIGACHAT_SCOPE": info["scope"],
+        "GIGACHAT_BASE_URL": info["gigachat_base_url"],
+        "GIGACHAT_AUTH_URL": info["gigachat_auth_url"],
+        "GIGACHAT_MAX_CONCURRENCY": "400",
+    }
+
+
+async def wait_started(proc: subprocess.Popen[bytes], base: str, failure: str) -> None:
+    """Until `base`/health answers; `failure` if the process exits first or takes 30 s."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{base}/health")).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+    raise RuntimeError(failure)
+
+
 class Server:
     """`nexus-ai serve` as a subprocess against `database_url` and the fake."""
 
@@ -199,19 +229,12 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         info = fake.info
         self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", str(workdir)),
+            **gigachat_env(fake, workdir),
             "ENVIRONMENT": "production",
             "DATABASE_URL": database_url,
             "DATA_DIR": str(workdir / "data"),
-            "GIGACHAT_API_KEY": info["credentials"],
-            "GIGACHAT_SCOPE": info["scope"],
-            "GIGACHAT_BASE_URL": info["gigachat_base_url"],
-            "GIGACHAT_AUTH_URL": info["gigachat_auth_url"],
             "OPENROUTER_API_KEY": info["openrouter_api_key"],
             "OPENROUTER_BASE_URL": info["openrouter_base_url"],
-            # A B2B account with room for the team: the chain's own limits must not be what is measured.
-            "GIGACHAT_MAX_CONCURRENCY": "400",
             "OPENROUTER_MAX_CONCURRENCY": "400",
             "LLM_QUEUE_SIZE": "400",
             "GIGACHAT_DAILY_LIMIT": "1000000",
@@ -245,17 +268,7 @@ class Server:
             stdout=self.log,
             stderr=self.log,
         )
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(f"{self.base}/health")).status_code < 500:
-                        return
-                except httpx.TransportError:
-                    pass
-                if self.proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"server did not start; see {self.log.name}")
+        await wait_started(self.proc, self.base, f"server did not start; see {self.log.name}")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -297,33 +310,17 @@ async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
     """`floor_app.py` (the same SDK call behind a bare FastAPI endpoint) under uvicorn against its own fake, with
     the direct call in the same run: one at a time, and its server CPU and rate at 50 at a time."""
     fake = Fake()
-    info = fake.info
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "GIGACHAT_API_KEY": info["credentials"],
-        "GIGACHAT_SCOPE": info["scope"],
-        "GIGACHAT_BASE_URL": info["gigachat_base_url"],
-        "GIGACHAT_AUTH_URL": info["gigachat_auth_url"],
-        "GIGACHAT_MAX_CONCURRENCY": "400",
-        "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT,
-    }
+    env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
     command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
     out: dict[str, float] = {}
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("floor_app did not start")
+        await wait_started(proc, base, "floor_app did not start")
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
 
             async def turn(_: int) -> float:
                 started = time.perf_counter()
@@ -543,8 +540,9 @@ def table(results: dict[str, dict[str, float]], repeat: int, floor: dict[str, fl
             f"(bench/floor_app.py): one at a time {floor['floor_seq_p50']} / {floor['floor_seq_p99']} ms "
             f"(direct {floor['floor_direct_p50']} / {floor['floor_direct_p99']}; "
             f"+{floor['floor_seq_p50'] - floor['floor_direct_p50']:.1f} / "
-            f"+{floor['floor_seq_p99'] - floor['floor_direct_p99']:.1f}), {floor['floor_cpu_ms_per_turn']} ms of server "
-            f"CPU per turn and {floor['floor_par_rate']} turns/s at 50 at a time."
+            f"+{floor['floor_seq_p99'] - floor['floor_direct_p99']:.1f}), "
+            f"{floor['floor_cpu_ms_per_turn']} ms of server CPU per turn and {floor['floor_par_rate']} turns/s at 50 "
+            "at a time."
         )
     lines.append("")
     lines.append(
