@@ -117,12 +117,15 @@ async def test_a_silent_gigachat_is_hedged_and_openrouter_answers(
     assert answer.reply is not None and answer.reply["provider"] == "openrouter"
     assert answer.reply["content"].startswith("OpenRouter: ")
     assert attempts(answer.reply) == [("gigachat", "hedged"), ("gigachat", "lost_race")]
-    # The loser was cancelled: GigaChat's connection is closed and its slot is free for the next chat.
+    # The loser was cancelled: GigaChat's connection is closed and its slot is free for the next chat. A slot
+    # still held would keep GigaChat from ever sending, and the hedge would hand the follow-up to OpenRouter.
     await wait_until(lambda: _true(fake.gigachat.in_flight == 0))
     fake.gigachat.clear()
     follow_up = await ask(api.client, candidate["id"], "Ещё вопрос", mode)
     assert follow_up.reply is not None and follow_up.reply["provider"] == "gigachat"
-    assert attempts(follow_up.reply) == []
+    # A healthy GigaChat may still be hedged on a loaded machine (its first token later than 0.3 s; CI once saw
+    # it) and then win the race; what must never show is GigaChat failing.
+    assert [a for a in attempts(follow_up.reply) if a[0] == "gigachat"] in ([], [("gigachat", "hedged")])
     if mode == "stream":
         assert "restart" not in answer.events and answer.streamed_text == answer.reply["content"]
 
