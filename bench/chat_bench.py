@@ -308,7 +308,8 @@ def direct_call(fake: Fake) -> tuple[GigaChat, Callable[[int], Awaitable[float]]
 
 async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
     """`floor_app.py` (the same SDK call behind a bare FastAPI endpoint) under uvicorn against its own fake, with
-    the direct call in the same run: one at a time, and its server CPU and rate at 50 at a time."""
+    the direct call in the same run: one at a time, its server CPU and rate at 50 at a time, and 200 at once with
+    the 1 s upstream."""
     fake = Fake()
     port = free_port()
     env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
@@ -347,6 +348,23 @@ async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
             out["floor_cpu_ms_per_turn"] = round((cpu_seconds(proc.pid) - cpu_before) * 1000 / args.parallel_turns, 2)
             out["floor_par_rate"] = round(args.parallel_turns / wall, 1)
             await sdk.aclose()
+            # The 200 concurrent turns as Nexus's row measures them: 20 clients connected before the clock.
+            crowd = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits) for _ in range(20)]
+            await asyncio.gather(*(crowd[i % 20].get("/health") for i in range(200)))
+            fake.latency(1.0)
+
+            async def crowd_turn(i: int) -> float:
+                response = await crowd[i % 20].post(
+                    "/api/chat/", json={"candidate_id": 1, "role": "user", "content": QUESTION}
+                )
+                response.raise_for_status()
+                return 0.0
+
+            _, wall_200 = await run_batch(200, 200, crowd_turn)
+            out["floor_c200_wall_s"] = round(wall_200, 2)
+            fake.latency(0)
+            for member in crowd:
+                await member.aclose()
     finally:
         proc.terminate()
         proc.wait(60)
@@ -363,6 +381,9 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
         database_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     fake = Fake()
     server = Server(database_url, fake, workdir)
+    for setting in args.env:  # e.g. DATABASE_POOL_SIZE=10: a setting's effect measured without editing code
+        name, _, value = setting.partition("=")
+        server.env[name] = value
     out: dict[str, float] = {}
     try:
         server.prepare()
@@ -541,8 +562,8 @@ def table(results: dict[str, dict[str, float]], repeat: int, floor: dict[str, fl
             f"(direct {floor['floor_direct_p50']} / {floor['floor_direct_p99']}; "
             f"+{floor['floor_seq_p50'] - floor['floor_direct_p50']:.1f} / "
             f"+{floor['floor_seq_p99'] - floor['floor_direct_p99']:.1f}), "
-            f"{floor['floor_cpu_ms_per_turn']} ms of server CPU per turn and {floor['floor_par_rate']} turns/s at 50 "
-            "at a time."
+            f"{floor['floor_cpu_ms_per_turn']} ms of server CPU per turn, {floor['floor_par_rate']} turns/s at 50 "
+            f"at a time, and {floor['floor_c200_wall_s']} s for 200 concurrent turns with the 1 s upstream."
         )
     lines.append("")
     lines.append(
@@ -586,4 +607,7 @@ if __name__ == "__main__":
         "--no-floor", dest="floor", action="store_false", help="skip the bare FastAPI endpoint (bench/floor_app.py)"
     )
     parser.add_argument("--json", help="also write every run's figures to this file")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for the Nexus server (repeatable)"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -37,10 +37,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
             # One trip to the connection's thread per statement, not four (app/core/sqlite_driver.py).
             kwargs["module"] = OneTripDBAPI()
     else:
-        # Sized to the concurrency of one process, so a burst of turns does not open and close connections per
-        # request; no ping per checkout (a round trip each time): connections are recycled by age instead, and a
-        # connection found dead is discarded with the whole pool by SQLAlchemy's disconnect handling. (SQLite
-        # keeps SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
+        # Sized to the database server (Settings.DATABASE_POOL_SIZE), no connections opened and closed per
+        # request under a burst; no ping per checkout (a round trip each time): connections are recycled by age
+        # instead, and one the server closed is dropped at checkout (`_drop_if_closed`). (SQLite keeps
+        # SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
         kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
         kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
         kwargs["pool_recycle"] = settings.DATABASE_POOL_RECYCLE_SECONDS
