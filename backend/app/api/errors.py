@@ -14,10 +14,11 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import INTERNAL, AppError
+from app.core.errors import DATABASE_BUSY, INTERNAL, AppError
 from app.schemas import NUL_REFUSED
 
 logger = logging.getLogger("app.errors")
@@ -186,9 +187,23 @@ def install(app: FastAPI) -> None:
     app.add_middleware(UnhandledErrorMiddleware)
 
 
+# PostgreSQL's "too many connections" and "starting up / shutting down": the server, not the request, is at fault.
+_UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """No connection could be had: the pool's wait ran out, or the server refused a new connection or closed
+    the one in use. The client may simply try again, so it gets a 503, not a 500."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or _sqlstate(exc) in _UNAVAILABLE_STATES)
+
+
 def _log_unhandled(scope: Scope, exc: BaseException) -> None:
     where = f"{scope.get('method', '')} {scope.get('path', '')}"
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, PoolTimeout):
+        logger.error("database busy on %s: no free connection in the pool's wait", where)
+    elif isinstance(exc, DBAPIError):
         # No traceback: its text carries the statement and the driver's detail, which can quote personal data.
         logger.error("database error on %s: %s %s", where, type(exc.orig).__name__, _sqlstate(exc))
     else:
@@ -196,7 +211,8 @@ def _log_unhandled(scope: Scope, exc: BaseException) -> None:
 
 
 class UnhandledErrorMiddleware:
-    """Answer any other exception with a Russian 500 and log it once, the way `_log_unhandled` decides.
+    """Answer any other exception with a Russian 500 (a 503 when the database could not be reached) and log it
+    once, the way `_log_unhandled` decides.
 
     Placed inside the application's middleware so the framework's outermost error layer never sees the
     exception (it would log the full traceback a second time, SQL text included).
@@ -222,5 +238,12 @@ class UnhandledErrorMiddleware:
         except Exception as exc:
             _log_unhandled(scope, exc)
             if not started:
-                response = JSONResponse({"detail": INTERNAL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+                if database_unavailable(exc):
+                    response = JSONResponse(
+                        {"detail": DATABASE_BUSY},
+                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "5"},
+                    )
+                else:
+                    response = JSONResponse({"detail": INTERNAL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
                 await response(scope, receive, send)

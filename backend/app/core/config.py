@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     DATABASE_MAX_OVERFLOW: Annotated[int, Field(ge=0)] = 0
     """Extra connections under a burst, each opened and closed again when returned to a full pool: the pool's
     wait costs less than a PostgreSQL backend started for one statement."""
+    DATABASE_POOL_TIMEOUT: PositiveFloat = 10.0
+    """How long a request waits for a free connection before it is answered 503 «Сервер перегружен…» (a wait
+    this long means the database or the pool, not one slow turn, is the problem)."""
     DATABASE_POOL_RECYCLE_SECONDS: PositiveInt = 1800
     """Connections older than this are replaced at checkout: no ping on every checkout."""
 

@@ -31,6 +31,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["pool_timeout"] = settings.DATABASE_POOL_TIMEOUT  # a file's pool; `:memory:` has no queue
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
         if url.get_driver_name() == "aiosqlite":
@@ -43,6 +44,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
         kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
         kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
+        kwargs["pool_timeout"] = settings.DATABASE_POOL_TIMEOUT
         kwargs["pool_recycle"] = settings.DATABASE_POOL_RECYCLE_SECONDS
         # Last in, first out: a quiet moment reuses the connection used last, whose prepared statements are
         # already there, instead of rotating through every pooled connection (each one preparing every statement

@@ -7,9 +7,12 @@ import logging
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.errors import DUPLICATE, INVALID_VALUE, REFERENCE_MISSING, integrity_answer
-from tests.utils.app import Database, RunningApp, create_candidate
+from app.core.errors import DATABASE_BUSY
+from tests.utils.app import Database, RunningApp, StartApp, create_candidate
 
 HUGE = 9223372036854775808  # 2**63: past SQLite's integers
 PAST_INT4 = 2**31  # past PostgreSQL's `integer` columns
@@ -88,6 +91,45 @@ async def test_database_integrity_errors_map_to_4xx_on_both_databases(
         async with database.engine.begin() as conn:
             await conn.execute(text(sql))
     assert integrity_answer(raised.value) == expected
+
+
+async def test_a_request_that_gets_no_database_connection_is_a_russian_503_and_the_next_one_works(
+    start_app: StartApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No login cache: every request needs a connection of its own, from its first dependency on.
+    api = await start_app(
+        DATABASE_POOL_SIZE=1, DATABASE_MAX_OVERFLOW=0, DATABASE_POOL_TIMEOUT=0.5, AUTH_CACHE_SECONDS=0
+    )
+    candidate = await create_candidate(api.client)
+    engine = api.state.session_factory.kw["bind"]
+    held: list[AsyncConnection] = []
+    try:
+        while True:  # every connection the pool will give (SQLite keeps SQLAlchemy's own pool size)
+            try:
+                held.append(await engine.connect())
+            except PoolTimeout:
+                break
+        caplog.clear()
+        read = await api.client.get(f"/api/chat/{candidate['id']}")
+        turn = await api.client.post(
+            "/api/chat/", json={"candidate_id": candidate["id"], "role": "user", "content": "Вопрос"}
+        )
+    finally:
+        for conn in held:
+            await conn.close()
+
+    for response in (read, turn):
+        assert response.status_code == 503
+        assert response.json() == {"detail": DATABASE_BUSY}
+        assert response.headers["Retry-After"] == "5"
+    assert not [r for r in caplog.records if r.exc_info]
+    # The pool has connections again: the same requests go through, and the refused turn left nothing behind.
+    assert (await api.client.get(f"/api/chat/{candidate['id']}")).json() == []
+    again = await api.client.post(
+        "/api/chat/", json={"candidate_id": candidate["id"], "role": "user", "content": "Вопрос"}
+    )
+    assert again.status_code == 201
+    assert [m["role"] for m in (await api.client.get(f"/api/chat/{candidate['id']}")).json()] == ["user", "assistant"]
 
 
 async def test_framework_errors_are_in_russian(api: RunningApp) -> None:
