@@ -61,7 +61,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_served_app
 
-    common = {"host": args.host, "port": args.port, "log_config": None, "proxy_headers": True}
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": settings.SHUTDOWN_GRACE_SECONDS,
+    }
     if args.workers == 1:
         uvicorn.run(create_served_app(settings), **common)
     else:

@@ -31,8 +31,6 @@ from app.services.turns import TurnLeases, instance_id
 
 logger = logging.getLogger("app")
 
-SHUTDOWN_GRACE_SECONDS = 30.0
-
 
 def _startup_warnings(settings: Settings) -> None:
     if settings.USE_GIGACHAT and settings.GIGACHAT_API_KEY is None:
@@ -114,8 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await intake_queue.stop()
             tasks: set[asyncio.Task[None]] = app.state.turn_tasks
             if tasks:
-                # Replies still being written for disconnected clients get a chance to be stored.
-                await asyncio.wait(set(tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+                # Replies still being written for disconnected clients get a chance to be stored; what is still
+                # running then is cancelled before the providers' clients close under it. Its question stays
+                # stored, and pending until its lease runs out: then a sweeper shows it failed, with «Повторить».
+                _, running = await asyncio.wait(set(tasks), timeout=settings.SHUTDOWN_GRACE_SECONDS)
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
             upkeep.cancel()
             with suppress(asyncio.CancelledError):
                 await upkeep

@@ -204,6 +204,12 @@ class Settings(BaseSettings):
     """A pending turn's lease; the process answering it renews it every third of this."""
     TURN_SWEEP_INTERVAL: PositiveFloat = 5.0
     """How often every instance fails pending turns whose lease has run out (their process died)."""
+    SHUTDOWN_GRACE_SECONDS: PositiveInt = 30
+    """On SIGTERM `nexus-ai serve` gives requests in flight this long to finish, then streamed replies still
+    being written for disconnected clients as long again; what is left is cancelled and the process exits. A
+    turn cut so keeps its stored question and is shown failed with «Повторить» once its lease runs out
+    (`TURN_LEASE_SECONDS`), never lost. Without the first bound a blocking turn kept a stopping server up for
+    as long as its provider took (up to `LLM_TOTAL_TIMEOUT`)."""
 
     # --- Tracing: OpenTelemetry's standard variables; off unless an exporter is configured ---
     OTEL_TRACES_EXPORTER: str | None = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +109,39 @@ async def test_turns_of_a_killed_instance_are_failed_by_the_other_and_can_be_ret
     assert retried.json()["assistant_message"]["provider"] == "gigachat"
     after = await chat_of(b, candidate["id"])
     assert [m["status"] for m in after if m["id"] == chat[0]["id"]] == ["ok"]
+
+
+async def test_a_stopped_instance_exits_within_its_grace_and_its_cut_turn_can_be_retried(
+    start_app: StartApp, start: StartInstance, database: Database, fake: FakeUpstream
+) -> None:
+    await start_app()  # seeds the admin's login in the shared database
+    token = database.admin_token
+    assert token is not None
+    stopping, survivor = await start(**CRASH, SHUTDOWN_GRACE_SECONDS=1), await start(**CRASH)
+    a, b = stopping.client(token), survivor.client(token)
+    candidate = await create_candidate(b)
+    fake.gigachat.set_default(Fault.silent_stream(300.0))
+    turn = asyncio.create_task(_quietly(ask(a, candidate["id"], "Вопрос перед остановкой", "stream")))
+
+    async def pending() -> bool:
+        return [m["status"] for m in await chat_of(b, candidate["id"])] == ["pending"]
+
+    await wait_until(pending, timeout=30)
+    os.killpg(stopping.process.pid, signal.SIGTERM)
+    # Without a bound the server waits for the 300 s stream; with it, it cancels the turn after 1 s and exits
+    # (uvicorn ends a clean shutdown by raising the signal it caught again, hence -SIGTERM).
+    assert await asyncio.to_thread(stopping.process.wait, 30) == -signal.SIGTERM
+    await turn
+
+    async def failed() -> bool:
+        return [m["status"] for m in await chat_of(b, candidate["id"])] == ["failed"]
+
+    await wait_until(failed, timeout=30)
+    [question] = await chat_of(b, candidate["id"])
+    assert question["content"] == "Вопрос перед остановкой" and question["error"]
+    fake.gigachat.set_default(None)
+    retried = await b.post(f"/api/chat/{candidate['id']}/messages/{question['id']}/regenerate")
+    assert retried.status_code == 201, retried.text
 
 
 @pytest.mark.usefixtures("database")
