@@ -68,14 +68,22 @@ async def _quietly(turn: Awaitable[Any]) -> None:
         await turn
 
 
-async def test_turns_of_a_killed_instance_are_failed_by_the_other_and_can_be_retried(
-    start_app: StartApp, start: StartInstance, database: Database, fake: FakeUpstream
-) -> None:
+async def _two_instances(
+    start_app: StartApp, start: StartInstance, database: Database, **first: Any
+) -> tuple[Instance, httpx.AsyncClient, httpx.AsyncClient]:
+    """The instance that is about to go (with `first` settings on top of CRASH), a client of it, and a client of
+    the survivor on the same database."""
     await start_app()  # seeds the admin's login in the shared database
     token = database.admin_token
     assert token is not None
-    doomed, survivor = await start(**CRASH), await start(**CRASH)
-    a, b = doomed.client(token), survivor.client(token)
+    going, survivor = await start(**{**CRASH, **first}), await start(**CRASH)
+    return going, going.client(token), survivor.client(token)
+
+
+async def test_turns_of_a_killed_instance_are_failed_by_the_other_and_can_be_retried(
+    start_app: StartApp, start: StartInstance, database: Database, fake: FakeUpstream
+) -> None:
+    doomed, a, b = await _two_instances(start_app, start, database)
     candidate = await create_candidate(b)
     fake.gigachat.set_default(Fault.silent_stream(300.0))
     questions = ["Поток 1", "Поток 2", "Без потока"]
@@ -114,11 +122,7 @@ async def test_turns_of_a_killed_instance_are_failed_by_the_other_and_can_be_ret
 async def test_a_stopped_instance_exits_within_its_grace_and_its_cut_turn_can_be_retried(
     start_app: StartApp, start: StartInstance, database: Database, fake: FakeUpstream
 ) -> None:
-    await start_app()  # seeds the admin's login in the shared database
-    token = database.admin_token
-    assert token is not None
-    stopping, survivor = await start(**CRASH, SHUTDOWN_GRACE_SECONDS=1), await start(**CRASH)
-    a, b = stopping.client(token), survivor.client(token)
+    stopping, a, b = await _two_instances(start_app, start, database, SHUTDOWN_GRACE_SECONDS=1)
     candidate = await create_candidate(b)
     fake.gigachat.set_default(Fault.silent_stream(300.0))
     turn = asyncio.create_task(_quietly(ask(a, candidate["id"], "Вопрос перед остановкой", "stream")))
