@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import DATABASE_BUSY, INTERNAL, AppError
+from app.core.errors import DATABASE_BUSY, INTERNAL, AppError, ServiceUnavailable
 from app.schemas import NUL_REFUSED
 
 logger = logging.getLogger("app.errors")
@@ -150,10 +150,14 @@ def integrity_answer(exc: IntegrityError) -> tuple[int, str]:
     return status.HTTP_422_UNPROCESSABLE_CONTENT, INVALID_VALUE
 
 
+def _app_error_response(exc: AppError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return _app_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -191,12 +195,14 @@ def install(app: FastAPI) -> None:
 _UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """No connection could be had: the pool's wait ran out, or the server refused a new connection or closed
-    the one in use. The client may simply try again, so it gets a 503, not a 500."""
-    if isinstance(exc, PoolTimeout):
-        return True
-    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or _sqlstate(exc) in _UNAVAILABLE_STATES)
+def database_unavailable(exc: BaseException) -> AppError | None:
+    """A 503 when no connection could be had: the pool's wait ran out, or the server refused a new connection or
+    closed the one in use. The client may simply try again; any other error is not this one (None)."""
+    if isinstance(exc, PoolTimeout) or (
+        isinstance(exc, DBAPIError) and (exc.connection_invalidated or _sqlstate(exc) in _UNAVAILABLE_STATES)
+    ):
+        return ServiceUnavailable(DATABASE_BUSY, headers={"Retry-After": "5"})
+    return None
 
 
 def _log_unhandled(scope: Scope, exc: BaseException) -> None:
@@ -238,12 +244,8 @@ class UnhandledErrorMiddleware:
         except Exception as exc:
             _log_unhandled(scope, exc)
             if not started:
-                if database_unavailable(exc):
-                    response = JSONResponse(
-                        {"detail": DATABASE_BUSY},
-                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                        headers={"Retry-After": "5"},
-                    )
+                if (unavailable := database_unavailable(exc)) is not None:
+                    response = _app_error_response(unavailable)
                 else:
                     response = JSONResponse({"detail": INTERNAL}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
                 await response(scope, receive, send)
