@@ -98,6 +98,30 @@ async def run_batch(count: int, concurrency: int, call: Callable[[int], Awaitabl
     return samples, time.perf_counter() - started
 
 
+async def crowd_wall(
+    base: str,
+    headers: httpx.Headers | dict[str, str],
+    warm_path: str,
+    fake: Fake,
+    turn: Callable[[int, httpx.AsyncClient], Awaitable[float]],
+) -> float:
+    """Wall time of 200 turns at once with the fake answering after 1 s. 200 recruiters, each with a browser
+    already connected: one httpx client would spend more CPU on its own pool of 200 connections (a walk over all
+    of them per request) than the server on the turns, on the same two cores. So 20 clients of 10 connections
+    each, connected (`warm_path`) before the clock."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+    crowd = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits, headers=headers) for _ in range(20)]
+    try:
+        await asyncio.gather(*(crowd[i % 20].get(warm_path) for i in range(200)))
+        fake.latency(1.0)
+        _, wall = await run_batch(200, 200, lambda i: turn(i, crowd[i % 20]))
+        fake.latency(0)
+        return wall
+    finally:
+        for member in crowd:
+            await member.aclose()
+
+
 class Fake:
     """bench/fake_server.py in its own process."""
 
@@ -348,23 +372,13 @@ async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
             out["floor_cpu_ms_per_turn"] = round((cpu_seconds(proc.pid) - cpu_before) * 1000 / args.parallel_turns, 2)
             out["floor_par_rate"] = round(args.parallel_turns / wall, 1)
             await sdk.aclose()
-            # The 200 concurrent turns as Nexus's row measures them: 20 clients connected before the clock.
-            crowd = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits) for _ in range(20)]
-            await asyncio.gather(*(crowd[i % 20].get("/health") for i in range(200)))
-            fake.latency(1.0)
 
-            async def crowd_turn(i: int) -> float:
-                response = await crowd[i % 20].post(
-                    "/api/chat/", json={"candidate_id": 1, "role": "user", "content": QUESTION}
-                )
+            async def crowd_turn(_: int, via: httpx.AsyncClient) -> float:
+                response = await via.post("/api/chat/", json={"candidate_id": 1, "role": "user", "content": QUESTION})
                 response.raise_for_status()
                 return 0.0
 
-            _, wall_200 = await run_batch(200, 200, crowd_turn)
-            out["floor_c200_wall_s"] = round(wall_200, 2)
-            fake.latency(0)
-            for member in crowd:
-                await member.aclose()
+            out["floor_c200_wall_s"] = round(await crowd_wall(base, {}, "/health", fake, crowd_turn), 2)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -452,23 +466,8 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
                     raise RuntimeError("unexpected history length")
             out["history_p50"] = ms(quantile(history, 0.5))
 
-            # 200 recruiters, each with a browser already connected: one httpx client would spend more CPU on
-            # its own pool of 200 connections (a walk over all of them per request) than the server on the
-            # turns, on the same two cores. So 20 clients of 10 connections each, connected before the clock.
-            crowd = [
-                httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits, headers=client.headers)
-                for _ in range(20)
-            ]
-            await asyncio.gather(*(crowd[i % 20].get("/api/auth/me") for i in range(200)))
-
-            async def crowd_turn(i: int) -> float:
-                return await turn(i, crowd[i % 20])
-
-            fake.latency(1.0)
-            _, wall_200 = await run_batch(200, 200, crowd_turn)
+            wall_200 = await crowd_wall(server.base, client.headers, "/api/auth/me", fake, turn)
             out["c200_wall_s"] = round(wall_200, 2)
-            for member in crowd:
-                await member.aclose()
 
             fake.latency(3.0)
             opened = 0
