@@ -7,6 +7,7 @@ expires, so the bound across instances is `AUTH_CACHE_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ class SessionCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._reads: dict[str, asyncio.Event] = {}
+        """The logins being read from the database now, each set when its read ends (cached or not)."""
         self.generation = 0
         """Counts the forgets: a lookup that read the database before one may not cache what it read (a request
         resolving a login while an admin revokes it would otherwise cache the login as it was)."""
@@ -159,6 +162,19 @@ class SessionCache:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
         self._entries[digest] = _Entry(_snapshot(row), _snapshot(user), time.monotonic() + seconds)
+
+    def reading(self, digest: str) -> asyncio.Event | None:
+        """Set when the read of this login that another request is making ends; None if none is under way."""
+        return self._reads.get(digest)
+
+    def begin_read(self, digest: str) -> asyncio.Event:
+        read = self._reads[digest] = asyncio.Event()
+        return read
+
+    def end_read(self, digest: str, read: asyncio.Event) -> None:
+        if self._reads.get(digest) is read:
+            del self._reads[digest]
+        read.set()
 
     def forget_token(self, digest: str) -> None:
         self.generation += 1
@@ -194,23 +210,43 @@ def _forget_now_and_after_commit(session: AsyncSession, forget: Any) -> None:
 
 
 async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0.0) -> tuple[AuthSession, User] | None:
-    """The login and its user, or None if the token is unknown, revoked, expired or the user is deactivated."""
+    """The login and its user, or None if the token is unknown, revoked, expired or the user is deactivated.
+
+    With the cache, a login is read from the database by one request at a time: the others of the same login
+    that miss meanwhile (a page's parallel requests, a bulk run when the entry expires) wait for that read and
+    take what it cached, instead of each checking out a connection to read the same two rows. A waiter whose
+    read cached nothing (an invalid token, a revocation during the read, an error) reads for itself."""
     digest = token_hash(token)
-    cache = cache_of(session) if cache_seconds > 0 else None
-    if cache is not None and (entry := cache.get(digest)) is not None:
+    if cache_seconds <= 0:
+        return await _read_login(session, digest)
+    cache = cache_of(session)
+    entry = cache.get(digest)
+    if entry is None and (read := cache.reading(digest)) is not None:
+        await read.wait()
+        entry = cache.get(digest)
+    if entry is not None:
         # Attached copies without a query, so the request can use (and change) them like loaded rows. A merge
         # with load=False sends nothing to the database, so the sync session's runs without the greenlet hop.
         sync = session.sync_session
         return sync.merge(entry.row, load=False), sync.merge(entry.user, load=False)
-    generation = cache.generation if cache is not None else 0
+    generation = cache.generation
+    read = cache.begin_read(digest)
+    try:
+        found = await _read_login(session, digest)
+        if found is not None:
+            cache.put(digest, *found, cache_seconds, generation)
+        return found
+    finally:
+        cache.end_read(digest, read)
+
+
+async def _read_login(session: AsyncSession, digest: str) -> tuple[AuthSession, User] | None:
     row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
-    if cache is not None:
-        cache.put(digest, row, user, cache_seconds, generation)
     return row, user
 
 

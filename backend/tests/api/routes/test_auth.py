@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.utils.app import ADMIN_EMAIL, ADMIN_PASSWORD, REPO_ROOT, Database, RunningApp, StartApp, create_candidate
 
@@ -152,6 +152,30 @@ async def test_revocation_reaches_every_instance_within_the_cache_bound(start_ap
     assert (await on_first.get("/api/candidates/")).status_code == 401  # at once where it happened
     await _refused_within(on_second, bound + 1.0)  # the bound, plus scheduling slack on a busy machine
     assert (await on_second.get("/api/candidates/")).status_code == 401
+
+
+async def test_parallel_requests_of_a_new_login_read_it_from_the_database_once(start_app: StartApp) -> None:
+    """A page opens with several requests at once, and a bulk run sends many: while one of them reads the login
+    from the database the others wait for it, instead of each taking a pooled connection for the same rows."""
+    api = await start_app(AUTH_CACHE_SECONDS=5)
+    await api.create_user("many@example.com", ADMIN_PASSWORD)
+    client = await api.login("many@example.com", ADMIN_PASSWORD)
+    lookups: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM auth_sessions" in statement and "token_hash" in statement:
+            lookups.append(statement)
+
+    engine = api.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = await asyncio.gather(*(client.get("/api/auth/me") for _ in range(20)))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert [a.status_code for a in answers] == [200] * 20
+    assert {a.json()["email"] for a in answers} == {"many@example.com"}
+    assert len(lookups) == 1
 
 
 async def test_login_attempts_are_rate_limited_per_account(start_app: StartApp) -> None:
