@@ -17,6 +17,10 @@ from sqlalchemy.util import greenlet_spawn
 from app.core.config import Settings
 from app.core.sqlite_driver import OneTripDBAPI
 
+SQLITE_POOL_SIZE = 10
+"""Connections to a SQLite file per process (each with its own thread and page cache). SQLite has one writer, so
+more only hold memory; fewer would have the page's reads wait behind turns queued for the write lock."""
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.DATABASE_URL)
@@ -31,7 +35,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["pool_timeout"] = settings.DATABASE_POOL_TIMEOUT  # a file's pool; `:memory:` has no queue
+            # A file's pool (`:memory:` has no queue): every connection kept, none opened per request. An
+            # overflow connection cost a thread, a file open and its pragmas, and closed again at its return;
+            # with SQLAlchemy's default 5 + 10, turns waiting for the writer held the overflow ones, so a load of
+            # 50 chats opened and closed connections all the time (bench/README.md, ninth pass).
+            kwargs["pool_size"], kwargs["max_overflow"] = SQLITE_POOL_SIZE, 0
+            kwargs["pool_timeout"] = settings.DATABASE_POOL_TIMEOUT
         # Writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
         if url.get_driver_name() == "aiosqlite":
@@ -40,8 +49,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     else:
         # Sized to the database server (Settings.DATABASE_POOL_SIZE), no connections opened and closed per
         # request under a burst; no ping per checkout (a round trip each time): connections are recycled by age
-        # instead, and one the server closed is dropped at checkout (`_drop_if_closed`). (SQLite keeps
-        # SQLAlchemy's small default pool: it has one writer, and more connections only wait for it.)
+        # instead, and one the server closed is dropped at checkout (`_drop_if_closed`).
         kwargs["pool_size"] = settings.DATABASE_POOL_SIZE
         kwargs["max_overflow"] = settings.DATABASE_MAX_OVERFLOW
         kwargs["pool_timeout"] = settings.DATABASE_POOL_TIMEOUT
