@@ -168,7 +168,7 @@ class SessionCache:
         return self._reads.get(digest)
 
     def begin_read(self, digest: str) -> asyncio.Event:
-        read = self._reads[digest] = asyncio.Event()
+        self._reads[digest] = read = asyncio.Event()
         return read
 
     def end_read(self, digest: str, read: asyncio.Event) -> None:

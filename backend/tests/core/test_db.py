@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from sqlalchemy import event
 
-from app.core.db import SQLITE_POOL_SIZE
 from tests.utils.app import StartApp, create_candidate
 from tests.utils.chat import ask
 
@@ -21,7 +20,7 @@ async def test_bursts_of_chats_reuse_the_pools_connections_instead_of_opening_ne
     api = await start_app()
     candidate = await create_candidate(api.client)
     engine = api.state.engine.sync_engine
-    pool_size = SQLITE_POOL_SIZE if engine.dialect.name == "sqlite" else api.settings.DATABASE_POOL_SIZE
+    pool_size = engine.pool.size()  # the connections a QueuePool keeps (both databases)
     opened: list[object] = []
 
     def connected(dbapi_connection: object, _record: object) -> None:
