@@ -458,6 +458,7 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
             await sdk.aclose()
 
             history: list[float] = []
+            cpu_before = cpu_seconds(pid)
             for _ in range(args.history_reads):
                 started = time.perf_counter()
                 response = await client.get(f"/api/chat/{target}")
@@ -465,6 +466,7 @@ async def measure(database: str, args: argparse.Namespace) -> dict[str, float]:
                 if len(response.json()) != HISTORY_TARGET:
                     raise RuntimeError("unexpected history length")
             out["history_p50"] = ms(quantile(history, 0.5))
+            out["history_cpu_ms"] = round((cpu_seconds(pid) - cpu_before) * 1000 / args.history_reads, 2)
 
             wall_200 = await crowd_wall(server.base, client.headers, "/api/auth/me", fake, turn)
             out["c200_wall_s"] = round(wall_200, 2)
@@ -533,7 +535,11 @@ ROWS: list[tuple[str, Callable[[dict[str, float]], str], str]] = [
     ),
     ("200 concurrent, upstream 1 s: wall (s)", lambda r: f"{r['c200_wall_s']}", "≤ 1.5"),
     ("server CPU per turn (ms)", lambda r: f"{r['cpu_ms_per_turn']}", "≤ 3"),
-    ("history, 200 of 10k messages, p50 (ms)", lambda r: f"{r['history_p50']}", "≤ 5"),
+    (
+        "history, 200 of 10k messages, p50 (ms)",
+        lambda r: f"{r['history_p50']} (server CPU {r['history_cpu_ms']} per read)",
+        "≤ 5",
+    ),
     ("RSS with 200 open streams (MB)", lambda r: f"{r['rss_200_streams_mb']}", "≤ 200"),
 ]
 
