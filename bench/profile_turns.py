@@ -54,12 +54,8 @@ async def main(args: argparse.Namespace) -> None:
         await server.start()
         assert server.proc is not None
         pid = server.proc.pid
-        limits = httpx.Limits(
-            max_connections=None, max_keepalive_connections=None, keepalive_expiry=2
-        )
-        async with httpx.AsyncClient(
-            base_url=server.base, timeout=120, limits=limits
-        ) as client:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+        async with httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits) as client:
             login = await client.post(
                 "/api/auth/login",
                 data={"username": "bench@example.com", "password": PASSWORD},
@@ -85,10 +81,7 @@ async def main(args: argparse.Namespace) -> None:
                         "content": QUESTION,
                     },
                 )
-                if (
-                    r.status_code != 201
-                    or r.json()["assistant_message"]["provider"] != "gigachat"
-                ):
+                if r.status_code != 201 or r.json()["assistant_message"]["provider"] != "gigachat":
                     raise RuntimeError(f"turn failed: {r.status_code} {r.text[:300]}")
                 return 0.0
 
@@ -134,20 +127,14 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--database", default="sqlite", choices=["sqlite", "postgresql"]
-    )
+    parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--turns", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--py-spy")
     parser.add_argument(
         "--py-spy-flag", action="append", default=[], help="passed to py-spy record, e.g. --py-spy-flag=--gil"
     )
-    parser.add_argument(
-        "--echo", action="store_true", help="log every SQL statement to the server log"
-    )
-    parser.add_argument(
-        "--format", default="raw", choices=["raw", "flamegraph", "speedscope"]
-    )
+    parser.add_argument("--echo", action="store_true", help="log every SQL statement to the server log")
+    parser.add_argument("--format", default="raw", choices=["raw", "flamegraph", "speedscope"])
     parser.add_argument("--out", default="profile.txt")
     asyncio.run(main(parser.parse_args()))
