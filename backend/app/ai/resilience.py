@@ -208,8 +208,8 @@ def _wall() -> datetime:
     return datetime.now(UTC)
 
 
-# One round trip each, with bound parameters: the functions of migration 0013 (why functions: see there).
-_PG_TAKE = "SELECT nexus_take_provider_lease($1, $2, $3, $4, $5, $6, $7)"
+# One round trip each, with bound parameters: the functions of migrations 0013 and 0014 (why functions: see 0013).
+_PG_TAKE = "SELECT nexus_take_provider_leases($1, $2, $3::text[], $4, $5, $6, $7)"
 _PG_RELEASE = "SELECT nexus_release_provider_lease($1)"
 _PG_RELEASE_MANY = "DELETE FROM provider_leases WHERE id = ANY($1::text[])"
 _PG_RENEW = "UPDATE provider_leases SET expires_at = $1 WHERE id = ANY($2::text[])"
@@ -413,6 +413,10 @@ class SharedLimiter:
     (`BUSY`), so the chain falls back instead of provoking a 429. The leases this process holds are renewed
     every third of `lease_ttl`; a holder that dies frees its slots when the leases run out.
 
+    Leases are taken in batches: while one take is on its way to the database, the calls that come to need a
+    slot wait for the next, which asks for as many slots as they are (a burst of 200 calls takes its slots in a
+    few trips, not 200 trips each waiting its turn at the lock). A call given none polls again.
+
     A call that ends keeps its lease for the next call of this process for up to `linger` seconds instead of
     giving it back at once (two trips to the database saved per call under steady load), but only while this
     process keeps at most a quarter of `capacity` so: another process may find those slots taken for that
@@ -444,6 +448,9 @@ class SharedLimiter:
         self._spare: deque[tuple[str, float]] = deque()
         self._renewer: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
+        # The calls waiting for the next batched take (each gets a lease or None), and the task taking them.
+        self._wanting: list[asyncio.Future[str | None]] = []
+        self._taker: asyncio.Task[None] | None = None
         self.capacity = capacity
         self.queue_timeout = queue_timeout
         self.holder = holder
@@ -483,7 +490,7 @@ class SharedLimiter:
 
     async def aclose(self) -> None:
         """Give back the spare leases (a stopping process would otherwise keep their slots until they run out)."""
-        for task in (self._reaper, self._renewer):
+        for task in (self._taker, self._reaper, self._renewer):
             if task is not None:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
@@ -514,36 +521,87 @@ class SharedLimiter:
             await asyncio.sleep(self.poll_interval)
 
     async def _try_acquire(self) -> str | None:
-        """One short transaction: a free slot becomes this call's lease, or None when all are held."""
+        """A free slot as this call's lease, or None when all are held: from the next batched take."""
+        wanted: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._wanting.append(wanted)
+        if self._taker is None or self._taker.done():
+            self._taker = asyncio.create_task(self._take_batches(), name=f"take-leases-{self.provider}")
+        try:
+            return await wanted
+        except asyncio.CancelledError:
+            # Cancelled after its lease was taken (the result set, the wake-up not yet run): give it back.
+            if wanted.done() and not wanted.cancelled() and wanted.exception() is None:
+                lease = wanted.result()
+                if lease is not None:
+                    await asyncio.shield(self._release([lease]))
+            raise
+
+    async def _take_batches(self) -> None:
+        """One take at a time for all the calls waiting when it starts; ends when none is left waiting. A call
+        cancelled while its batch was on the way has its lease given back."""
+        batch: list[asyncio.Future[str | None]] = []
+        try:
+            while self._wanting:
+                batch = [wanted for wanted in self._wanting if not wanted.done()]
+                self._wanting.clear()
+                if not batch:
+                    continue
+                leases = [str(uuid.uuid4()) for _ in batch]
+                try:
+                    taken = await self._take(leases)
+                except Exception as exc:  # each call sees the failure as its own take's
+                    for wanted in batch:
+                        if not wanted.done():
+                            wanted.set_exception(exc)
+                    continue
+                unused: list[str] = []
+                for i, wanted in enumerate(batch):
+                    lease = leases[i] if i < taken else None
+                    if not wanted.done():
+                        wanted.set_result(lease)
+                    elif lease is not None:
+                        unused.append(lease)
+                if unused:
+                    await self._release(unused)
+        finally:
+            # Stopped by `aclose`: the calls not yet answered fail as refused, instead of waiting for ever.
+            for wanted in (*batch, *self._wanting):
+                if not wanted.done():
+                    wanted.set_exception(ProviderError(ErrorKind.BUSY, "приложение останавливается"))
+            self._wanting.clear()
+
+    async def _take(self, leases: list[str]) -> int:
+        """One short transaction: as many of `leases` as there are free slots, in order; how many were taken."""
         now = self._clock()
-        lease = str(uuid.uuid4())
         if self._pg:
             async with pg_driver(self._engine) as driver:
                 taken = await driver.fetchval(
                     _PG_TAKE,
                     self.provider,
                     self.holder,
-                    lease,
+                    leases,
                     now,
                     now + self.lease_ttl,
                     self.capacity,
                     self._lock_key,
                 )
-            return lease if taken else None
-        # SQLite: both statements and the COMMIT in one trip to the connection's thread. The first write takes
-        # the database's write lock, which serialises the count too; it also clears the leases of holders that
+            return int(taken)
+        # SQLite: the statements and the COMMIT in one trip to the connection's thread. The first write takes
+        # the database's write lock, which serialises the counts too; it also clears the leases of holders that
         # died, so their slots come free.
         expired = {"provider": self.provider, "now": now}
-        fresh = {"lease": lease, "provider": self.provider, "holder": self.holder, "now": now}
+        fresh = {"provider": self.provider, "holder": self.holder, "now": now}
         fresh |= {"expires_at": now + self.lease_ttl, "capacity": self.capacity}
 
-        def take(db: Statements) -> Any:
+        def take(db: Statements) -> int:
             db.all(_SQLITE_EXPIRED, expired)
-            return db.scalar(_SQLITE_TAKE, fresh)
+            for count, lease in enumerate(leases):
+                if db.scalar(_SQLITE_TAKE, fresh | {"lease": lease}) is None:
+                    return count
+            return len(leases)
 
         async with self._engine.connect() as conn:
-            taken = await in_one_trip(conn, take)
-        return lease if taken is not None else None
+            return await in_one_trip(conn, take)
 
     async def _renew(self) -> None:
         """Every third of the lease's lifetime, all leases this process holds, in one trip; ends with the last."""
