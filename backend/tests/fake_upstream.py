@@ -283,7 +283,7 @@ class UpstreamTarget:
         self._allowed = allowed
         self._queue: deque[Fault] = deque()
         self._default: Fault | None = None
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque()
         self._request_count = 0
         self._in_flight: set[int] = set()
         self._max_in_flight = 0
@@ -308,6 +308,13 @@ class UpstreamTarget:
         with self._lock:
             self._queue.clear()
             self._default = None
+
+    def keep_last(self, count: int) -> None:
+        """Keep only the last ``count`` requests in the log (the counters still count them all): a benchmark's
+        many thousand requests would otherwise grow the fake's heap, and its garbage collector's pauses with it,
+        so that later phases met a slower fake than earlier ones."""
+        with self._lock:
+            self._requests = deque(self._requests, maxlen=count)
 
     @property
     def pending(self) -> int:
