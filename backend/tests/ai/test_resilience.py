@@ -83,16 +83,16 @@ async def test_a_burst_of_calls_takes_its_slots_together_not_one_database_trip_e
     def checked_out(dbapi_connection: object, _record: object, _proxy: object) -> None:
         checkouts.append(dbapi_connection)
 
-    event.listen(pool, "checkout", checked_out)
     try:
         async with AsyncExitStack() as calls:
-            await asyncio.gather(*(calls.enter_async_context(here.slot()) for _ in range(20)))
-            event.remove(pool, "checkout", checked_out)
+            event.listen(pool, "checkout", checked_out)
+            try:
+                await asyncio.gather(*(calls.enter_async_context(here.slot()) for _ in range(20)))
+            finally:
+                event.remove(pool, "checkout", checked_out)
             assert await here.held() == 20
         assert len(checkouts) == 1
     finally:
-        if event.contains(pool, "checkout", checked_out):
-            event.remove(pool, "checkout", checked_out)
         await here.aclose()
 
 
