@@ -18,6 +18,7 @@ from app import web
 from app.ai.factory import build_chain, redis_backend
 from app.ai.telemetry import Metrics, Telemetry, install_tracing
 from app.api import errors, responses
+from app.api.deps import ChatServices
 from app.api.main import api_router
 from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
@@ -79,14 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = redis_backend(settings)
         chain = build_chain(settings, observer=telemetry, session_factory=session_factory, holder=owner, redis=redis)
         turn_leases = TurnLeases(session_factory, settings, owner)
-        app.state.telemetry = telemetry
         app.state.metrics = metrics
         app.state.settings = settings
         app.state.engine = engine
         app.state.session_factory = session_factory
         app.state.chain = chain
-        app.state.turn_tasks = set()
-        app.state.turn_leases = turn_leases
+        chat_services = ChatServices(settings, session_factory, chain, telemetry, turn_leases)
+        app.state.chat_services = chat_services
         intake_queue = IntakeQueue(settings, session_factory, chain)
         app.state.intake_queue = intake_queue
         vector_cache = VectorCache()
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await warmup
             await intake_queue.stop()
-            tasks: set[asyncio.Task[None]] = app.state.turn_tasks
+            tasks = chat_services.tasks
             if tasks:
                 # Replies still being written for disconnected clients get a chance to be stored; what is still
                 # running then is cancelled before the providers' clients close under it. Its question stays

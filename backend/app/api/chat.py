@@ -7,26 +7,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.ai.errors import AllProvidersFailed
 from app.ai.telemetry import TurnUsage
 from app.ai.types import LLMRequest
-from app.api.deps import (
-    CandidateID,
-    ChainDep,
-    CurrentCandidate,
-    CurrentUser,
-    SessionDep,
-    SessionFactoryDep,
-    SettingsDep,
-    TelemetryDep,
-    TurnLeasesDep,
-)
+from app.api.deps import CandidateID, ChatServices, ChatServicesDep, CurrentCandidate, CurrentLogin, SessionDep
 from app.api.responses import CANDIDATE, Responses, errors
 from app.core.db import commit
-from app.models import ChatMessage, Role, User
+from app.models import ChatMessage, Role
 from app.schemas import (
     DB_INT_MAX,
     ChatFailurePublic,
@@ -80,22 +70,20 @@ def _turn(question: ChatMessage | None, reply: ChatMessage) -> Response:
 
 async def _answer(
     session: SessionDep,
-    session_factory: SessionFactoryDep,
-    chain: ChainDep,
-    telemetry: TelemetryDep,
-    leases: TurnLeasesDep,
+    services: ChatServices,
     question: ChatMessage,
     request: LLMRequest,
     turn: TurnUsage,
-    user: User,
+    actor: tuple[int, str],
 ) -> Response:
     # Commit point: the user's message (owned by this process under a lease) and the turn's quota reservation
     # are durable before any provider is called, so nothing after this can lose it; if this process dies, a
     # sweeper fails it visibly. The outcome is stored with its usage in a transaction of its own.
     await commit(session)
+    telemetry = services.telemetry
     try:
-        with leases.working(question.id), telemetry.accounting(turn):
-            result = await chain.complete(request)
+        with services.leases.working(question.id), telemetry.accounting(turn):
+            result = await services.chain.complete(request)
     except AllProvidersFailed as failure:
         await chat_service.mark_failed(session, question, failure)
         await telemetry.end_turn(session, turn)
@@ -106,32 +94,25 @@ async def _answer(
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     reply = await chat_service.finish_turn(
-        session_factory, question, result, actor=(user.id, user.email), telemetry=telemetry, turn=turn
+        services.session_factory, question, result, actor=actor, telemetry=telemetry, turn=turn
     )
     return _turn(question, reply)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=ChatTurnPublic, responses=_FAILURE_RESPONSES)
 async def post_message(
-    body: ChatMessageCreate,
-    user: CurrentUser,
-    session: SessionDep,
-    session_factory: SessionFactoryDep,
-    chain: ChainDep,
-    telemetry: TelemetryDep,
-    settings: SettingsDep,
-    leases: TurnLeasesDep,
+    body: ChatMessageCreate, login: CurrentLogin, session: SessionDep, services: ChatServicesDep
 ) -> Response:
     """Store a message; for a `user` message also generate, store and return the assistant's reply."""
-    content = chat_service.validate_content(body.content, settings)
+    content = chat_service.validate_content(body.content, services.settings)
     if Role(body.role) == Role.ASSISTANT:
         candidate = await chat_service.load_candidate(session, body.candidate_id)
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
         return _turn(None, message)
     question, request, turn = await chat_service.store_question(
-        session, settings, chain, telemetry, leases, body.candidate_id, content
+        session, services.settings, services.chain, services.telemetry, services.leases, body.candidate_id, content
     )
-    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
+    return await _answer(session, services, question, request, turn, login.actor)
 
 
 @router.post(
@@ -143,22 +124,18 @@ async def post_message(
 async def regenerate(
     candidate: CurrentCandidate,
     message_id: Annotated[int, Path(gt=0, le=DB_INT_MAX)],
-    user: CurrentUser,
+    login: CurrentLogin,
     session: SessionDep,
-    session_factory: SessionFactoryDep,
-    chain: ChainDep,
-    telemetry: TelemetryDep,
-    settings: SettingsDep,
-    leases: TurnLeasesDep,
+    services: ChatServicesDep,
 ) -> Response:
     """Answer a stored user message again (after a failure, or for another version of the reply)."""
     question = await chat_service.get_user_message_or_404(session, candidate.id, message_id)
-    leases.claim(question)  # flushed with the status change
+    services.leases.claim(question)  # flushed with the status change
     await chat_service.mark_pending(session, question)
     profile = await chat_service.load_candidate(session, candidate.id)
-    request = await chat_service.build_request(session, settings, profile, question.id)
-    turn = await chat_service.begin_turn(session, chain, telemetry)
-    return await _answer(session, session_factory, chain, telemetry, leases, question, request, turn, user)
+    request = await chat_service.build_request(session, services.settings, profile, question.id)
+    turn = await chat_service.begin_turn(session, services.chain, services.telemetry)
+    return await _answer(session, services, question, request, turn, login.actor)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -175,18 +152,10 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     },
 )
 async def stream_message(
-    body: ChatMessageCreate,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    session_factory: SessionFactoryDep,
-    chain: ChainDep,
-    telemetry: TelemetryDep,
-    settings: SettingsDep,
-    leases: TurnLeasesDep,
+    body: ChatMessageCreate, login: CurrentLogin, session: SessionDep, services: ChatServicesDep
 ) -> StreamingResponse:
     """The same turn as `POST /api/chat/`, answered as Server-Sent Events while the model writes."""
-    content = chat_service.validate_content(body.content, settings)
+    content = chat_service.validate_content(body.content, services.settings)
     if Role(body.role) == Role.ASSISTANT:
         candidate = await chat_service.load_candidate(session, body.candidate_id)
         message = await chat_service.add_message(session, candidate.id, Role.ASSISTANT, content)
@@ -199,7 +168,7 @@ async def stream_message(
         return StreamingResponse(stored_only(), media_type="text/event-stream")
 
     message, llm_request, turn = await chat_service.store_question(
-        session, settings, chain, telemetry, leases, body.candidate_id, content
+        session, services.settings, services.chain, services.telemetry, services.leases, body.candidate_id, content
     )
     stored = chat_service.public(message)
     # Commit point: the message (owned under a lease, with the turn's quota reservation) is durable before any
@@ -213,25 +182,24 @@ async def stream_message(
 
     async def run() -> None:
         try:
-            with leases.working(message.id):
+            with services.leases.working(message.id):
                 await chat_service.run_streamed_turn(
-                    session_factory,
-                    chain,
+                    services.session_factory,
+                    services.chain,
                     message.id,
                     message.candidate_id,
                     llm_request,
                     emit,
-                    actor=(user.id, user.email),
-                    telemetry=telemetry,
+                    actor=login.actor,
+                    telemetry=services.telemetry,
                     turn=turn,
                 )
         finally:
             queue.put_nowait(None)
 
     task = asyncio.create_task(run(), name=f"chat-turn-{message.id}")
-    tasks: set[asyncio.Task[None]] = request.app.state.turn_tasks
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    services.tasks.add(task)
+    task.add_done_callback(services.tasks.discard)
 
     async def events() -> AsyncIterator[bytes]:
         yield _sse("start", {"user_message": stored})

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Depends
 
 from app.api import chat
-from app.api.deps import get_current_user, require_admin
+from app.api.deps import get_login, require_admin
 from app.api.responses import AUTHENTICATED
 from app.api.routes import (
     analyses,
@@ -35,7 +35,7 @@ for router in (
     reports.router,
     users.team_router,
 ):
-    api_router.include_router(router, dependencies=[Depends(get_current_user)], responses=AUTHENTICATED)
+    api_router.include_router(router, dependencies=[Depends(get_login)], responses=AUTHENTICATED)
 api_router.include_router(users.router, dependencies=[Depends(require_admin)], responses=AUTHENTICATED)
 api_router.include_router(audit.router, dependencies=[Depends(require_admin)], responses=AUTHENTICATED)
 api_router.include_router(privacy.router, dependencies=[Depends(require_admin)], responses=AUTHENTICATED)

@@ -124,10 +124,35 @@ def _snapshot(row: _Row) -> _Row:
     return copy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A resolved login as the values most requests need: who asks, and the hash a cookie write's CSRF token is
+    checked against. `attach` gives its rows as the request's own, for a request that changes them or hands the
+    user to a service; a request that only needs who asks (a chat turn) skips that (two merges per request)."""
+
+    session_id: int
+    user_id: int
+    email: str
+    role: str
+    csrf_hash: str
+    expires_at: datetime
+    rows: tuple[AuthSession, User]
+    """The cache's detached copies, shared by every request of the login, or the rows this request loaded: read
+    through `attach`, never changed here."""
+
+    @property
+    def actor(self) -> tuple[int, str]:
+        """(id, email) of the user, as audit records name who did what."""
+        return self.user_id, self.email
+
+
+def _login(row: AuthSession, user: User) -> Login:
+    return Login(row.id, user.id, user.email, user.role, row.csrf_hash, row.expires_at, (row, user))
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
-    row: AuthSession
-    user: User
+    login: Login
     until: float
 
 
@@ -148,7 +173,7 @@ class SessionCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if entry.until <= time.monotonic() or entry.row.expires_at <= utcnow():
+        if entry.until <= time.monotonic() or entry.login.expires_at <= utcnow():
             self._entries.pop(digest, None)
             return None
         return entry
@@ -161,7 +186,7 @@ class SessionCache:
             self._entries = {k: e for k, e in self._entries.items() if e.until > now}
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
-        self._entries[digest] = _Entry(_snapshot(row), _snapshot(user), time.monotonic() + seconds)
+        self._entries[digest] = _Entry(_login(_snapshot(row), _snapshot(user)), time.monotonic() + seconds)
 
     def reading(self, digest: str) -> asyncio.Event | None:
         """Set when the read of this login that another request is making ends; None if none is under way."""
@@ -182,7 +207,7 @@ class SessionCache:
 
     def forget_user(self, user_id: int) -> None:
         self.generation += 1
-        self._entries = {k: e for k, e in self._entries.items() if e.user.id != user_id}
+        self._entries = {k: e for k, e in self._entries.items() if e.login.user_id != user_id}
 
 
 _caches: weakref.WeakKeyDictionary[Engine, SessionCache] = weakref.WeakKeyDictionary()
@@ -209,8 +234,8 @@ def _forget_now_and_after_commit(session: AsyncSession, forget: Any) -> None:
     event.listen(session.sync_session, "after_commit", after_commit, once=True)
 
 
-async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0.0) -> tuple[AuthSession, User] | None:
-    """The login and its user, or None if the token is unknown, revoked, expired or the user is deactivated.
+async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0.0) -> Login | None:
+    """The login, or None if the token is unknown, revoked, expired or the user is deactivated.
 
     With the cache, a login is read from the database by one request at a time: the others of the same login
     that miss meanwhile (a page's parallel requests, a bulk run when the entry expires) wait for that read and
@@ -225,29 +250,42 @@ async def resolve(session: AsyncSession, token: str, *, cache_seconds: float = 0
         await read.wait()
         entry = cache.get(digest)
     if entry is not None:
-        # Attached copies without a query, so the request can use (and change) them like loaded rows. A merge
-        # with load=False sends nothing to the database, so the sync session's runs without the greenlet hop.
-        sync = session.sync_session
-        return sync.merge(entry.row, load=False), sync.merge(entry.user, load=False)
+        return entry.login
     generation = cache.generation
     read = cache.begin_read(digest)
     try:
         found = await _read_login(session, digest)
         if found is not None:
-            cache.put(digest, *found, cache_seconds, generation)
+            cache.put(digest, *found.rows, cache_seconds, generation)
         return found
     finally:
         cache.end_read(digest, read)
 
 
-async def _read_login(session: AsyncSession, digest: str) -> tuple[AuthSession, User] | None:
+def attach(session: AsyncSession, login: Login) -> tuple[AuthSession, User]:
+    """The login's rows in this session, so the request can use (and change) them like loaded rows, without a
+    query: a merge with load=False sends nothing to the database, so the sync session's runs without the
+    greenlet hop (rows this request loaded itself are already there)."""
+    sync = session.sync_session
+    row, user = login.rows
+    return sync.merge(row, load=False), sync.merge(user, load=False)
+
+
+async def _read_login(session: AsyncSession, digest: str) -> Login | None:
     row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
-    return row, user
+    return _login(row, user)
+
+
+async def logout(session: AsyncSession, login: Login, ip: str | None) -> None:
+    """End this login: the token stops working everywhere at once (this instance's cache forgets it)."""
+    row, user = attach(session, login)
+    await revoke(session, row)
+    await audit.record(session, "auth.logout", actor=user, ip=ip)
 
 
 async def revoke(session: AsyncSession, row: AuthSession) -> None:

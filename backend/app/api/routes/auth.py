@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, client_ip
+from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentLogin, CurrentUser, SessionDep, SettingsDep, client_ip
 from app.api.responses import errors
 from app.core.errors import Unprocessable
 from app.models import User
@@ -69,10 +69,9 @@ async def login(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403))
-async def logout(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+async def logout(request: Request, login: CurrentLogin, session: SessionDep) -> Response:
     """End this login: the token stops working everywhere at once."""
-    await auth.revoke(session, request.state.auth_session)
-    await audit.record(session, "auth.logout", actor=user, ip=client_ip(request))
+    await auth.logout(session, login, client_ip(request))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
