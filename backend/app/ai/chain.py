@@ -599,19 +599,27 @@ class ProviderChain:
     async def _with_deadlines(
         self, events: AsyncGenerator[ProviderEvent, None], started: float, received: list[str]
     ) -> AsyncGenerator[ProviderEvent, None]:
-        """Enforce the first-token limit until `received` has text, then the idle limit between events."""
+        """Enforce the first-token limit until `received` has text, then the idle limit between events.
+
+        One timeout for the whole stream, armed for each wait and disarmed while the event is handed on (a
+        consumer that takes its time is not the provider stalling): half the cost per event of a timeout
+        context each. It can only fire during the wait, so the cancellation it sends lands there."""
         iterator = aiter(events)
-        while True:
-            if received:
-                limit, kind = self.timeouts.idle, ErrorKind.STALL
-            else:
-                limit = max(0.0, started + self.timeouts.first_token - time.monotonic())
-                kind = ErrorKind.FIRST_TOKEN_TIMEOUT
-            try:
-                async with asyncio.timeout(limit):
-                    event = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise ProviderError(kind, f"нет данных {limit:g} с") from None
-            yield event
+        loop = asyncio.get_running_loop()
+        limit, kind = 0.0, ErrorKind.FIRST_TOKEN_TIMEOUT
+        try:
+            async with asyncio.timeout(None) as deadline:
+                while True:
+                    if received:
+                        limit, kind = self.timeouts.idle, ErrorKind.STALL
+                    else:
+                        limit = max(0.0, started + self.timeouts.first_token - time.monotonic())
+                    deadline.reschedule(loop.time() + limit)
+                    try:
+                        event = await anext(iterator)
+                    except StopAsyncIteration:
+                        return
+                    deadline.reschedule(None)
+                    yield event
+        except TimeoutError:
+            raise ProviderError(kind, f"нет данных {limit:g} с") from None
