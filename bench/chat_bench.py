@@ -230,10 +230,10 @@ def gigachat_env(fake: Fake, workdir: Path) -> dict[str, str]:
     }
 
 
-async def wait_started(proc: subprocess.Popen[bytes], base: str, failure: str) -> None:
-    """Until `base`/health answers; `failure` if the process exits first or takes 30 s."""
+async def wait_started(proc: subprocess.Popen[bytes], base: str, failure: str, seconds: float = 30) -> None:
+    """Until `base`/health answers; `failure` if the process exits first or takes `seconds`."""
     async with httpx.AsyncClient() as client:
-        for _ in range(300):
+        for _ in range(int(seconds * 10)):
             try:
                 if (await client.get(f"{base}/health")).status_code < 500:
                     return
@@ -266,6 +266,8 @@ class Server:
         }
         self.log = open(workdir / "server.log", "ab")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.wrap: list[str] = []
+        """A command the server runs under (`profile_turns.py --callgrind`: valgrind)."""
 
     def cli(self, *args: str, stdin: str | None = None) -> None:
         subprocess.run(
@@ -287,17 +289,20 @@ class Server:
 
     async def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(BIN / "nexus-ai"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*self.wrap, str(BIN / "nexus-ai"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
             stdout=self.log,
             stderr=self.log,
         )
-        await wait_started(self.proc, self.base, f"server did not start; see {self.log.name}")
+        # Under valgrind the start takes tens of times longer.
+        await wait_started(
+            self.proc, self.base, f"server did not start; see {self.log.name}", 600 if self.wrap else 30
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(60)
+            self.proc.wait(600 if self.wrap else 60)
         self.log.close()
 
 

@@ -6,6 +6,15 @@
 Starts the same fake and `nexus-ai serve` process as chat_bench.py, warms up, then runs `--turns` blocking
 turns (`POST /api/chat/`) `--concurrency` at a time and prints the server's CPU time per turn; with
 `--py-spy PATH` it records the server for the batch (py-spy is not a dependency: point at any install).
+
+    .venv/bin/python bench/profile_turns.py --database postgresql --turns 300 --callgrind /tmp/turns.callgrind
+
+With `--callgrind OUT` the server runs under valgrind's callgrind, instrumented only during the batch, and the
+script prints the instructions the server executed per turn. On a shared VM the CPU time of the same code moves
+by a fifth between runs minutes apart; the instruction count does not, so an A/B of a change of a few per cent
+is read from it (the server runs about fifty times slower, so the chain's timeouts are lifted for the run, and
+what depends on the clock, such as the login cache's refreshes, happens less often per turn than at full speed).
+`callgrind_annotate OUT` shows where the instructions went.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -47,10 +57,16 @@ async def main(args: argparse.Namespace) -> None:
     fake = Fake()
     server = Server(url, fake, workdir)
     spy: subprocess.Popen[bytes] | None = None
+    instructions: int | None = None
     try:
         server.prepare()
         if args.echo:
             server.env["DATABASE_ECHO"] = "true"
+        if args.callgrind:
+            server.wrap = [
+                "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={args.callgrind}",
+            ]  # fmt: skip
+            server.env.update(CALLGRIND_TIMEOUTS)
         await server.start()
         assert server.proc is not None
         pid = server.proc.pid
@@ -105,10 +121,14 @@ async def main(args: argparse.Namespace) -> None:
                     ]
                 )
                 await asyncio.sleep(1.0)
+            if args.callgrind:
+                callgrind_control("--instr=on", pid)
             before, sys_before = cpu_seconds(pid), system_seconds(pid)
             _, wall = await run_batch(args.turns, args.concurrency, turn)
             cpu = cpu_seconds(pid) - before
             system = system_seconds(pid) - sys_before
+            if args.callgrind:
+                callgrind_control("--instr=off", pid)
             print(f"server log: {server.log.name}")
             print(
                 f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn "
@@ -119,10 +139,44 @@ async def main(args: argparse.Namespace) -> None:
                 spy.send_signal(2)
                 spy.wait(60)
     finally:
-        server.stop()
+        server.stop()  # callgrind writes its file as the server exits
         fake.stop()
         if pg_name is not None:
             await drop_pg_database(pg_name)
+    if args.callgrind:
+        instructions = callgrind_total(Path(args.callgrind))
+        print(f"{args.database}: {instructions / args.turns / 1e6:.2f} M instructions per turn (callgrind)")
+
+
+CALLGRIND_TIMEOUTS = {
+    name: "600"
+    for name in (
+        "GIGACHAT_TIMEOUT",
+        "LLM_CONNECT_TIMEOUT",
+        "LLM_FIRST_TOKEN_TIMEOUT",
+        "LLM_STREAM_IDLE_TIMEOUT",
+        "LLM_QUEUE_TIMEOUT",
+        "LLM_HEDGE_AFTER",
+        "LLM_HEDGE_FOREIGN_AFTER",
+        "DATABASE_POOL_TIMEOUT",
+    )
+} | {"LLM_TOTAL_TIMEOUT": "1200"}
+
+
+def callgrind_control(flag: str, pid: int) -> None:
+    # It exits 0 even when it finds no such run: "OK." is the only sign the command arrived.
+    done = subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True, text=True)
+    if "OK." not in done.stdout:
+        raise RuntimeError(f"callgrind_control {flag} {pid}: {done.stdout.strip()} {done.stderr.strip()}")
+
+
+def callgrind_total(path: Path) -> int:
+    """The instructions of the instrumented part: the `totals:` line at the end of callgrind's file (the
+    `summary:` in its header is written before the counts and stays 0)."""
+    found = re.findall(r"^totals:\s*(\d+)", path.read_text(errors="replace"), re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"no totals in {path}")
+    return int(found[-1])
 
 
 if __name__ == "__main__":
@@ -137,4 +191,5 @@ if __name__ == "__main__":
     parser.add_argument("--echo", action="store_true", help="log every SQL statement to the server log")
     parser.add_argument("--format", default="raw", choices=["raw", "flamegraph", "speedscope"])
     parser.add_argument("--out", default="profile.txt")
+    parser.add_argument("--callgrind", metavar="OUT", help="run the server under callgrind; its file goes to OUT")
     asyncio.run(main(parser.parse_args()))
