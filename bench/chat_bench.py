@@ -160,8 +160,10 @@ async def create_pg_database() -> tuple[str, str]:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    base = PG_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return name, f"{base}/{name}"
+    # A query is kept: `?host=/var/run/postgresql` reaches the server through its Unix socket.
+    url, _, query = PG_URL.partition("?")
+    base = url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return name, f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 async def drop_pg_database(name: str) -> None:

@@ -14,7 +14,8 @@ script prints the instructions the server executed per turn. On a shared VM the 
 by a fifth between runs minutes apart; the instruction count does not, so an A/B of a change of a few per cent
 is read from it (the server runs about fifty times slower, so the chain's timeouts are lifted for the run, and
 what depends on the clock, such as the login cache's refreshes, happens less often per turn than at full speed).
-`callgrind_annotate OUT` shows where the instructions went.
+`callgrind_annotate OUT` shows where the instructions went. `--database floor` runs the same batch against
+chat_bench's floor (the SDK call behind a bare FastAPI endpoint): Nexus's count less the floor's is Nexus's own.
 """
 
 from __future__ import annotations
@@ -25,19 +26,26 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 from chat_bench import (
+    BIN,
     PASSWORD,
     QUESTION,
     RESUME,
+    ROOT,
+    SYSTEM_PROMPT,
     Fake,
     Server,
     cpu_seconds,
     create_pg_database,
     drop_pg_database,
+    free_port,
+    gigachat_env,
     run_batch,
+    wait_started,
 )
 
 
@@ -48,6 +56,9 @@ def system_seconds(pid: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.database == "floor":
+        await profile_floor(args)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="nexus-prof-"))
     pg_name = None
     if args.database == "postgresql":
@@ -56,20 +67,15 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     fake = Fake()
     server = Server(url, fake, workdir)
-    spy: subprocess.Popen[bytes] | None = None
-    instructions: int | None = None
     try:
         server.prepare()
         if args.echo:
             server.env["DATABASE_ECHO"] = "true"
         if args.callgrind:
-            server.wrap = [
-                "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={args.callgrind}",
-            ]  # fmt: skip
+            server.wrap = callgrind_command(args.callgrind)
             server.env.update(CALLGRIND_TIMEOUTS)
         await server.start()
         assert server.proc is not None
-        pid = server.proc.pid
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits) as client:
             login = await client.post(
@@ -101,51 +107,98 @@ async def main(args: argparse.Namespace) -> None:
                     raise RuntimeError(f"turn failed: {r.status_code} {r.text[:300]}")
                 return 0.0
 
-            await run_batch(50, 5, turn)
-            if args.py_spy:
-                spy = subprocess.Popen(  # noqa: ASYNC220 (started once, before the batch)
-                    [
-                        args.py_spy,
-                        "record",
-                        "--pid",
-                        str(pid),
-                        "--rate",
-                        "250",
-                        "--format",
-                        args.format,
-                        "--output",
-                        args.out,
-                        # --native reads the stacks of a stopped process only
-                        *([] if "--native" in args.py_spy_flag else ["--nonblocking"]),
-                        *args.py_spy_flag,
-                    ]
-                )
-                await asyncio.sleep(1.0)
-            if args.callgrind:
-                callgrind_control("--instr=on", pid)
-            before, sys_before = cpu_seconds(pid), system_seconds(pid)
-            _, wall = await run_batch(args.turns, args.concurrency, turn)
-            cpu = cpu_seconds(pid) - before
-            system = system_seconds(pid) - sys_before
-            if args.callgrind:
-                callgrind_control("--instr=off", pid)
             print(f"server log: {server.log.name}")
-            print(
-                f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn "
-                f"({system * 1000 / args.turns:.2f} of it in the kernel), "
-                f"{args.turns / wall:.1f} turns/s"
-            )
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(60)
+            await measure_batch(args, server.proc.pid, turn)
     finally:
         server.stop()  # callgrind writes its file as the server exits
         fake.stop()
         if pg_name is not None:
             await drop_pg_database(pg_name)
+    report_callgrind(args)
+
+
+async def profile_floor(args: argparse.Namespace) -> None:
+    """The same batch against `floor_app.py` (chat_bench's floor: the SDK call behind a bare FastAPI endpoint,
+    no database), so that a callgrind count of Nexus can be read against what FastAPI, uvicorn and the SDK
+    cost by themselves."""
+    fake = Fake()
+    port = free_port()
+    env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
+    command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    if args.callgrind:
+        command = [*callgrind_command(args.callgrind), *command]
+        env.update(CALLGRIND_TIMEOUTS)
+    proc = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+    try:
+        await wait_started(proc, base, "floor_app did not start", 600 if args.callgrind else 30)
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+            async def turn(_: int) -> float:
+                r = await client.post("/api/chat/", json={"candidate_id": 1, "role": "user", "content": QUESTION})
+                if r.status_code != 201 or not r.json()["assistant_message"]["content"]:
+                    raise RuntimeError(f"floor turn failed: {r.status_code} {r.text[:300]}")
+                return 0.0
+
+            await measure_batch(args, proc.pid, turn)
+    finally:
+        proc.terminate()
+        proc.wait(600)
+        fake.stop()
+    report_callgrind(args)
+
+
+async def measure_batch(args: argparse.Namespace, pid: int, turn: Callable[[int], Awaitable[float]]) -> None:
+    """Warm up, then the batch: the server's CPU per turn, recorded by py-spy or counted by callgrind."""
+    spy: subprocess.Popen[bytes] | None = None
+    await run_batch(50, 5, turn)
+    if args.py_spy:
+        spy = subprocess.Popen(  # noqa: ASYNC220 (started once, before the batch)
+            [
+                args.py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "250",
+                "--format",
+                args.format,
+                "--output",
+                args.out,
+                # --native reads the stacks of a stopped process only
+                *([] if "--native" in args.py_spy_flag else ["--nonblocking"]),
+                *args.py_spy_flag,
+            ]
+        )
+        await asyncio.sleep(1.0)
+    if args.callgrind:
+        callgrind_control("--instr=on", pid)
+    before, sys_before = cpu_seconds(pid), system_seconds(pid)
+    _, wall = await run_batch(args.turns, args.concurrency, turn)
+    cpu = cpu_seconds(pid) - before
+    system = system_seconds(pid) - sys_before
+    if args.callgrind:
+        callgrind_control("--instr=off", pid)
+    print(
+        f"{args.database}: {args.turns} turns, {cpu * 1000 / args.turns:.2f} ms CPU per turn "
+        f"({system * 1000 / args.turns:.2f} of it in the kernel), "
+        f"{args.turns / wall:.1f} turns/s"
+    )
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(60)
+
+
+def report_callgrind(args: argparse.Namespace) -> None:
     if args.callgrind:
         instructions = callgrind_total(Path(args.callgrind))
         print(f"{args.database}: {instructions / args.turns / 1e6:.2f} M instructions per turn (callgrind)")
+
+
+def callgrind_command(out: str) -> list[str]:
+    return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
 
 
 CALLGRIND_TIMEOUTS = {
@@ -181,7 +234,12 @@ def callgrind_total(path: Path) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        choices=["sqlite", "postgresql", "floor"],
+        help="floor: chat_bench's floor_app (no database) instead of Nexus",
+    )
     parser.add_argument("--turns", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--py-spy")
