@@ -87,7 +87,11 @@ async def test_unreachable_gigachat_falls_back(start_app: StartApp, fake: FakeUp
     assert reply["attempts"][0]["error"] == "connect"
 
 
-async def test_short_retry_after_is_waited_out_on_gigachat(api: RunningApp, fake: FakeUpstream) -> None:
+async def test_short_retry_after_is_waited_out_on_gigachat(start_app: StartApp, fake: FakeUpstream) -> None:
+    # A first-token limit well above the suite's 1 s: on a loaded CI machine the retried call (a token fetch,
+    # the 0.2 s wait, the answer) once took longer, and OpenRouter answered. Without the wait the 429 itself
+    # still sends the turn to OpenRouter at once.
+    api = await start_app(LLM_FIRST_TOKEN_TIMEOUT=5.0)
     candidate = await create_candidate(api.client)
     fake.gigachat.push(Fault.status(429, headers={"Retry-After": "0.2"}))
 
