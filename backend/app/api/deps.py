@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.ai.chain import ProviderChain
 from app.ai.telemetry import Telemetry
 from app.core.config import Settings
-from app.core.db import commit
+from app.core.db import close, commit
 from app.core.errors import Forbidden, Gone, Unauthorized
 from app.core.security import same, token_hash
 from app.models import Candidate, User, UserRole
@@ -32,13 +32,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit when the handler returns, roll back if it raises."""
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
-        try:
-            yield session
-            await commit(session)
-        except BaseException:
-            await session.rollback()
-            raise
+    session = factory()
+    try:
+        yield session
+        await commit(session)
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await close(session)
 
 
 # The app-state lookups are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool,
