@@ -16,7 +16,7 @@ from app.ai.types import LLMRequest
 from app.api.deps import CandidateID, ChatServices, ChatServicesDep, CurrentCandidate, CurrentLogin, SessionDep
 from app.api.responses import CANDIDATE, Responses, errors
 from app.core.db import commit
-from app.models import ChatMessage, Role
+from app.models import Role
 from app.schemas import (
     DB_INT_MAX,
     ChatFailurePublic,
@@ -57,7 +57,7 @@ def _json(content: Any, status_code: int = status.HTTP_200_OK) -> Response:
     return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), status_code, media_type="application/json")
 
 
-def _turn(question: ChatMessage | None, reply: ChatMessage) -> Response:
+def _turn(question: chat_service.Message | None, reply: chat_service.StoredMessage) -> Response:
     """A stored turn as `ChatTurnPublic`, 201."""
     return _json(
         {
@@ -71,7 +71,7 @@ def _turn(question: ChatMessage | None, reply: ChatMessage) -> Response:
 async def _answer(
     session: SessionDep,
     services: ChatServices,
-    question: ChatMessage,
+    question: chat_service.Message,
     request: LLMRequest,
     turn: TurnUsage,
     actor: tuple[int, str],
