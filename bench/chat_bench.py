@@ -337,15 +337,21 @@ def direct_call(fake: Fake) -> tuple[GigaChat, Callable[[int], Awaitable[float]]
     return sdk, direct
 
 
+def floor_server(fake: Fake, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of `floor_app.py` under uvicorn on `port`, against `fake`."""
+    env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
+    command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    return command, env
+
+
 async def measure_floor(args: argparse.Namespace) -> dict[str, float]:
     """`floor_app.py` (the same SDK call behind a bare FastAPI endpoint) under uvicorn against its own fake, with
     the direct call in the same run: one at a time, its server CPU and rate at 50 at a time, and 200 at once with
     the 1 s upstream."""
     fake = Fake()
     port = free_port()
-    env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
-    command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    command, env = floor_server(fake, port)
     proc = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     out: dict[str, float] = {}

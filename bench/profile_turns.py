@@ -31,19 +31,16 @@ from pathlib import Path
 
 import httpx
 from chat_bench import (
-    BIN,
     PASSWORD,
     QUESTION,
     RESUME,
-    ROOT,
-    SYSTEM_PROMPT,
     Fake,
     Server,
     cpu_seconds,
     create_pg_database,
     drop_pg_database,
+    floor_server,
     free_port,
-    gigachat_env,
     run_batch,
     wait_started,
 )
@@ -123,9 +120,7 @@ async def profile_floor(args: argparse.Namespace) -> None:
     cost by themselves."""
     fake = Fake()
     port = free_port()
-    env = {**gigachat_env(fake, Path(tempfile.gettempdir())), "FLOOR_SYSTEM_PROMPT": SYSTEM_PROMPT}
-    command = [str(BIN / "uvicorn"), "floor_app:create_app", "--factory", "--app-dir", str(ROOT / "bench")]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    command, env = floor_server(fake, port)
     if args.callgrind:
         command = [*callgrind_command(args.callgrind), *command]
         env.update(CALLGRIND_TIMEOUTS)
